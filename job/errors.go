@@ -1,0 +1,131 @@
+package job
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Code classifies an Error; each code maps to one HTTP status in the REST
+// layer, so callers of the Go API and of the REST API see the same kinds.
+type Code string
+
+// Error codes.
+const (
+	CodeInvalid      Code = "invalid"      // 422: data breaks a schema or a rule
+	CodeBadRequest   Code = "bad_request"  // 400: malformed request
+	CodeNotFound     Code = "not_found"    // 404
+	CodeConflict     Code = "conflict"     // 409: state does not allow the operation
+	CodeUnauthorized Code = "unauthorized" // 401
+	CodeForbidden    Code = "forbidden"    // 403
+	CodeUnavailable  Code = "unavailable"  // 503: e.g. job type paused
+	CodeInternal     Code = "internal"     // 500
+	CodeTooLarge     Code = "too_large"    // 413
+	CodeTooMany      Code = "too_many"     // 429
+)
+
+// Violation is one schema or rule violation, located by a JSON pointer into
+// the document that was checked (RFC 6901, "" for the root).
+type Violation struct {
+	// Pointer locates the offending value, e.g. "/items/2/weight".
+	Pointer string `json:"pointer"`
+	// Keyword is the schema keyword (or validator tag) that failed, e.g. "minimum".
+	Keyword string `json:"keyword,omitempty"`
+	// Message says what is wrong in plain words.
+	Message string `json:"message"`
+}
+
+// Error is the error type every solvekit layer returns for expected
+// conditions. Use errors.As to read its Code; the sentinel errors below
+// match with errors.Is by code.
+type Error struct {
+	Code       Code        `json:"code"`
+	Message    string      `json:"message"`
+	Violations []Violation `json:"violations,omitempty"`
+}
+
+func (e *Error) Error() string {
+	if len(e.Violations) == 0 {
+		return e.Message
+	}
+	var b strings.Builder
+	b.WriteString(e.Message)
+	for i, v := range e.Violations {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString("; ")
+		}
+		p := v.Pointer
+		if p == "" {
+			p = "/"
+		}
+		fmt.Fprintf(&b, "%s: %s", p, v.Message)
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrNotFound) and friends match any *Error with
+// the same code.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Message == "" && t.Code == e.Code
+}
+
+// Errorf builds an *Error with a code and a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Sentinel errors to compare with errors.Is.
+var (
+	ErrNotFound     = &Error{Code: CodeNotFound}
+	ErrInvalid      = &Error{Code: CodeInvalid}
+	ErrConflict     = &Error{Code: CodeConflict}
+	ErrBadRequest   = &Error{Code: CodeBadRequest}
+	ErrUnauthorized = &Error{Code: CodeUnauthorized}
+	ErrForbidden    = &Error{Code: CodeForbidden}
+	ErrUnavailable  = &Error{Code: CodeUnavailable}
+)
+
+// ErrorCode returns the code of err if it is (or wraps) an *Error, and
+// CodeInternal otherwise.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// Failure is an expected job failure: the job ran and decided the input
+// cannot be solved or processed. It is recorded with its message and
+// details and never retried. Create one with Fail.
+type Failure struct {
+	Message string
+	Details any
+}
+
+func (f *Failure) Error() string { return f.Message }
+
+// Fail returns an expected failure with a message and optional details
+// (any JSON-encodable value). Return it from a job to fail the execution
+// without retries.
+func Fail(message string, details any) error {
+	return &Failure{Message: message, Details: details}
+}
+
+// ErrorInfo is what an execution record keeps about why it failed.
+type ErrorInfo struct {
+	// Kind is one of "failure" (job.Fail), "error" (unexpected error, retries
+	// exhausted), "panic", "invalid_solution", "lost" or "stopped_no_result".
+	Kind string `json:"kind"`
+	// Message is the error text.
+	Message string `json:"message"`
+	// Details are the job's own details (job.Fail), if any.
+	Details any `json:"details,omitempty"`
+	// Violations lists solution schema violations (kind invalid_solution).
+	Violations []Violation `json:"violations,omitempty"`
+	// Stack is the goroutine stack of a recovered panic.
+	Stack string `json:"stack,omitempty"`
+}
