@@ -1,0 +1,5 @@
+package redistest
+
+import "context"
+
+var bgctx = context.Background()

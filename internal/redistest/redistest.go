@@ -1,0 +1,198 @@
+// Package redistest starts a private Redis for tests: a real redis-server
+// (its own temp dir and unix socket, nothing on disk, stopped afterwards)
+// when the binary exists, and the embedded miniredis otherwise. Every test
+// gets a fresh logical database on it, so tests never see each other's keys
+// (asynq's included) and nothing needs flushing.
+//
+// Set SOLVEKIT_REQUIRE_REAL_REDIS=1 to make a missing redis-server a hard
+// failure (CI does), and SOLVEKIT_REDIS_REPORT=<file> to have every test
+// package append which server it used, so CI can prove the real one ran.
+package redistest
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// Server is a private Redis for one test binary.
+type Server struct {
+	// Kind is "redis-server" or "miniredis".
+	Kind string
+	// Version is the redis-server version, or "" for miniredis.
+	Version string
+
+	network, addr string
+	cmd           *exec.Cmd
+	dir           string
+	mini          *miniredis.Miniredis
+	nextDB        atomic.Int64
+}
+
+var (
+	mu      sync.Mutex
+	current *Server
+)
+
+// databases is how many logical databases the private server offers: one
+// per test, so a package can run this many tests that call Client.
+const databases = 2048
+
+// Main starts the server, runs the package's tests and stops it. Call it
+// from TestMain: os.Exit(redistest.Main(m)).
+func Main(m *testing.M) int {
+	srv, err := Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "redistest:", err)
+		return 1
+	}
+	mu.Lock()
+	current = srv
+	mu.Unlock()
+	report(srv)
+	code := m.Run()
+	srv.Stop()
+	return code
+}
+
+func report(srv *Server) {
+	path := os.Getenv("SOLVEKIT_REDIS_REPORT")
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	exe, _ := os.Executable()
+	fmt.Fprintf(f, "%s %s %s\n", filepath.Base(exe), srv.Kind, srv.Version)
+}
+
+// Start starts a private server: redis-server if it is on PATH, else
+// miniredis (an error instead when SOLVEKIT_REQUIRE_REAL_REDIS is set).
+func Start() (*Server, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("SOLVEKIT_REQUIRE_REAL_REDIS") != "" {
+			return nil, fmt.Errorf("redis-server not found and SOLVEKIT_REQUIRE_REAL_REDIS is set")
+		}
+		m := miniredis.NewMiniRedis()
+		m.ClockTTL(true)
+		if err := m.Start(); err != nil {
+			return nil, err
+		}
+		return &Server{Kind: "miniredis", network: "tcp", addr: m.Addr(), mini: m}, nil
+	}
+	dir, err := os.MkdirTemp("", "skredis")
+	if err != nil {
+		return nil, err
+	}
+	sock := filepath.Join(dir, "redis.sock")
+	cmd := exec.Command(bin,
+		"--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
+		"--dir", dir, "--save", "", "--appendonly", "no",
+		"--databases", fmt.Sprint(databases), "--loglevel", "warning",
+		"--logfile", filepath.Join(dir, "redis.log"))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start redis-server: %w", err)
+	}
+	srv := &Server{Kind: "redis-server", network: "unix", addr: sock, cmd: cmd, dir: dir}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c := redis.NewClient(&redis.Options{Network: "unix", Addr: sock})
+		info, err := c.Info(bgctx, "server").Result()
+		c.Close()
+		if err == nil {
+			srv.Version = infoField(info, "redis_version")
+			return srv, nil
+		}
+		if time.Now().After(deadline) {
+			srv.Stop()
+			log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
+			return nil, fmt.Errorf("redis-server did not answer within 10s: %v\n%s", err, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func infoField(info, key string) string {
+	sc := bufio.NewScanner(strings.NewReader(info))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), key+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// Stop stops the server and removes its directory.
+func (s *Server) Stop() {
+	if s.mini != nil {
+		s.mini.Close()
+		return
+	}
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+	}
+	if s.dir != "" {
+		os.RemoveAll(s.dir)
+	}
+}
+
+// URL returns a redis URL for logical database db, usable by other
+// processes (crash tests start workers with it).
+func (s *Server) URL(db int) string {
+	if s.network == "unix" {
+		return fmt.Sprintf("unix://%s?db=%d", s.addr, db)
+	}
+	return fmt.Sprintf("redis://%s/%d", s.addr, db)
+}
+
+// Options returns go-redis options for logical database db.
+func (s *Server) Options(db int) *redis.Options {
+	return &redis.Options{Network: s.network, Addr: s.addr, DB: db, PoolSize: 64}
+}
+
+// Current returns the server started by Main, failing t if there is none.
+func Current(t testing.TB) *Server {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if current == nil {
+		t.Fatal("redistest: no server; call redistest.Main from TestMain")
+	}
+	return current
+}
+
+// DB reserves a fresh logical database for t and returns its number.
+func (s *Server) DB(t testing.TB) int {
+	n := int(s.nextDB.Add(1))
+	if n >= databases {
+		t.Fatalf("redistest: more than %d databases requested", databases-1)
+	}
+	return n
+}
+
+// Client returns a client on a fresh, empty logical database of the
+// package's private server, closed when t ends.
+func Client(t testing.TB) *redis.Client {
+	t.Helper()
+	srv := Current(t)
+	c := redis.NewClient(srv.Options(srv.DB(t)))
+	t.Cleanup(func() { c.Close() })
+	return c
+}

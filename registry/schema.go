@@ -1,0 +1,681 @@
+package registry
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
+
+	"github.com/solvekit/solvekit/job"
+)
+
+// Schema is a compiled JSON Schema (draft-07 or 2020-12) with the name it
+// reports in errors ("instance", "config", ...). It is immutable once
+// compiled and safe for concurrent use. A nil *Schema accepts any JSON value.
+type Schema struct {
+	name   string
+	raw    json.RawMessage
+	doc    any // raw, decoded: for draft-07 "default"s beside "$ref"
+	base   string
+	schema *jsonschema.Schema
+}
+
+// baseScheme names the made-up location schemas are compiled under. It only
+// serves to resolve local "$ref"s; nothing is ever loaded from it.
+const baseScheme = "solvekit"
+
+func baseURL(name string) string {
+	return baseScheme + ":///" + url.PathEscape(name) + ".schema.json"
+}
+
+// knownDrafts are the "$schema" values the compiler understands without
+// loading anything (draft-07 and 2020-12 are the documented ones; the others
+// come free with the library).
+var knownDrafts = map[string]bool{
+	"json-schema.org/draft/2020-12/schema": true,
+	"json-schema.org/draft/2019-09/schema": true,
+	"json-schema.org/draft-07/schema":      true,
+	"json-schema.org/draft-06/schema":      true,
+	"json-schema.org/draft-04/schema":      true,
+}
+
+// CompileSchema compiles the JSON Schema raw, naming it name in every error
+// and validation message. Empty raw (nil or only white space) returns
+// (nil, nil): no schema, any JSON value is accepted.
+//
+// "$schema" selects draft-07 or 2020-12 (default 2020-12). "format" is
+// asserted in every draft (2020-12 would otherwise only annotate it), so a
+// schema that says "format": "date-time" means it. References are resolved
+// inside the document only: a "$ref" to another URL or file is refused with
+// an error, since validation must never reach the network or the disk.
+func CompileSchema(name string, raw []byte) (*Schema, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, nil
+	}
+	doc, err := decodeJSON(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s schema is not valid JSON: %s", name, describeJSONError(raw, err))
+	}
+	if m, ok := doc.(map[string]any); ok {
+		if v, ok := m["$schema"]; ok {
+			s, _ := v.(string)
+			if !knownDraft(s) {
+				return nil, fmt.Errorf("%s schema has unsupported $schema %s: use %q or %q", name,
+					quoteValue(v), "http://json-schema.org/draft-07/schema#", "https://json-schema.org/draft/2020-12/schema")
+			}
+		}
+	}
+
+	base := baseURL(name)
+	c := jsonschema.NewCompiler()
+	c.Draft = jsonschema.Draft2020
+	c.AssertFormat = true
+	c.ExtractAnnotations = true // keeps "default" for ApplyDefaults
+	c.LoadURL = func(u string) (io.ReadCloser, error) {
+		return nil, &refusedRefError{ref: strings.TrimPrefix(u, baseScheme+":///")}
+	}
+	if err := c.AddResource(base, bytes.NewReader(raw)); err != nil {
+		return nil, fmt.Errorf("%s schema is not valid JSON: %v", name, err)
+	}
+	compiled, err := c.Compile(base)
+	if err != nil {
+		return nil, compileError(name, base, err)
+	}
+	return &Schema{name: name, raw: append(json.RawMessage(nil), raw...), doc: doc, base: base, schema: compiled}, nil
+}
+
+func knownDraft(s string) bool {
+	s = strings.TrimSuffix(s, "#")
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "https://"), "http://")
+	return knownDrafts[s]
+}
+
+// refusedRefError is returned by the compiler's loader: solvekit never
+// fetches schemas.
+type refusedRefError struct{ ref string }
+
+func (e *refusedRefError) Error() string {
+	return fmt.Sprintf("$ref %q points outside this schema; remote and file references are refused "+
+		"(schemas are never fetched): inline the referenced schema under \"$defs\"", e.ref)
+}
+
+// compileError turns the library's compile error into one clear sentence
+// naming the schema; meta-schema violations are listed with pointers into
+// the schema document.
+func compileError(name, base string, err error) error {
+	var ve *jsonschema.ValidationError
+	if errors.As(err, &ve) {
+		vs := violations(ve, false)
+		parts := make([]string, len(vs))
+		for i, v := range vs {
+			p := v.Pointer
+			if p == "" {
+				p = "/"
+			}
+			parts[i] = fmt.Sprintf("at %s: %s", p, v.Message)
+		}
+		return fmt.Errorf("%s schema is not a valid JSON Schema: %s", name, strings.Join(parts, "; "))
+	}
+	var re *refusedRefError
+	if errors.As(err, &re) {
+		return fmt.Errorf("%s schema does not compile: %w", name, re)
+	}
+	msg := err.Error()
+	var se *jsonschema.SchemaError
+	if errors.As(err, &se) && se.Err != nil {
+		msg = se.Err.Error()
+	}
+	msg = strings.TrimPrefix(msg, "jsonschema: ")
+	msg = strings.ReplaceAll(msg, base, "")
+	if loc, ok := strings.CutPrefix(msg, "infinite loop "); ok {
+		msg = fmt.Sprintf("$ref loop at %s: the references never reach a schema", loc)
+	} else if ref, ok := strings.CutSuffix(msg, " not found"); ok && !strings.Contains(ref, " ") {
+		msg = fmt.Sprintf("$ref %q does not resolve: the schema has nothing at that location", ref)
+	}
+	return fmt.Errorf("%s schema does not compile: %s", name, msg)
+}
+
+// Name returns the name the schema reports in its errors.
+func (s *Schema) Name() string {
+	if s == nil {
+		return ""
+	}
+	return s.name
+}
+
+// Raw returns the schema document as it was given, for listings and the
+// OpenAPI document; callers must not modify it. A nil schema returns nil.
+func (s *Schema) Raw() json.RawMessage {
+	if s == nil {
+		return nil
+	}
+	return s.raw
+}
+
+// Validate checks doc against the schema. Malformed JSON is a *job.Error
+// with job.CodeBadRequest; a document that breaks the schema is a *job.Error
+// with job.CodeInvalid, message "<name> is invalid", and one Violation per
+// failing leaf, sorted by pointer then keyword. A nil schema only checks that
+// doc is JSON.
+func (s *Schema) Validate(doc json.RawMessage) error {
+	name := "document"
+	if s != nil {
+		name = s.name
+	}
+	return s.validateAs(name, doc)
+}
+
+func (s *Schema) validateAs(name string, doc json.RawMessage) error {
+	v, err := parseDoc(name, doc)
+	if err != nil {
+		return err
+	}
+	if s == nil {
+		return nil
+	}
+	return s.validateValue(name, v)
+}
+
+func (s *Schema) validateValue(name string, v any) error {
+	err := s.schema.Validate(v)
+	if err == nil {
+		return nil
+	}
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		// Infinite $ref loops and the like: still the document's fault.
+		return &job.Error{Code: job.CodeInvalid, Message: fmt.Sprintf("%s is invalid: %s", name,
+			strings.TrimPrefix(err.Error(), "jsonschema: "))}
+	}
+	return &job.Error{Code: job.CodeInvalid, Message: name + " is invalid", Violations: violations(ve, s.legacyDraft())}
+}
+
+// legacyDraft reports whether the schema is older than 2019-09, where
+// "contains" has no minContains/maxContains.
+func (s *Schema) legacyDraft() bool { return legacy(s.schema.Draft) }
+
+func legacy(d *jsonschema.Draft) bool {
+	return d == jsonschema.Draft7 || d == jsonschema.Draft6 || d == jsonschema.Draft4
+}
+
+// parseDoc decodes doc with UseNumber, so big integers stay exact.
+func parseDoc(name string, doc json.RawMessage) (any, error) {
+	if len(bytes.TrimSpace(doc)) == 0 {
+		return nil, &job.Error{Code: job.CodeBadRequest, Message: name + " is empty: expected a JSON value"}
+	}
+	v, err := decodeJSON(doc)
+	if err != nil {
+		return nil, &job.Error{Code: job.CodeBadRequest,
+			Message: fmt.Sprintf("%s is not valid JSON: %s", name, describeJSONError(doc, err))}
+	}
+	return v, nil
+}
+
+func decodeJSON(b []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	pos := dec.InputOffset()
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		for pos < int64(len(b)) && strings.IndexByte(" \t\r\n", b[pos]) >= 0 {
+			pos++
+		}
+		return nil, &trailingDataError{pos: pos}
+	}
+	return v, nil
+}
+
+// trailingDataError reports a second value after the document.
+type trailingDataError struct{ pos int64 }
+
+func (e *trailingDataError) Error() string { return "unexpected data after the top-level value" }
+
+// describeJSONError adds the line and column of the offending byte.
+func describeJSONError(b []byte, err error) string {
+	var se *json.SyntaxError
+	var td *trailingDataError
+	switch {
+	case errors.As(err, &se):
+		// Offset counts the bytes read, the offending one included.
+		return fmt.Sprintf("%s (%s)", se.Error(), position(b, se.Offset-1))
+	case errors.As(err, &td):
+		return fmt.Sprintf("%s (%s)", td.Error(), position(b, td.pos))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "unexpected end of JSON input"
+	}
+	return err.Error()
+}
+
+// position returns "line L, column C" (both from 1) of byte index pos.
+func position(b []byte, pos int64) string {
+	pos = max(0, min(pos, int64(len(b))))
+	line, col := 1, 1
+	for _, c := range b[:pos] {
+		if c == '\n' {
+			line++
+			col = 1
+		} else {
+			col++
+		}
+	}
+	return fmt.Sprintf("line %d, column %d", line, col)
+}
+
+func quoteValue(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+// violations flattens a validation error tree into its leaves, sorted by
+// pointer, keyword and message, without duplicates (allOf branches can
+// report the same leaf twice).
+func violations(ve *jsonschema.ValidationError, legacy bool) []job.Violation {
+	var out []job.Violation
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		kw := keyword(e.KeywordLocation)
+		// A failed contains/minContains lists every non-matching item as a
+		// cause; those are not errors in themselves, the missing match is.
+		if len(e.Causes) > 0 && (kw != "minContains" && kw != "maxContains") {
+			for _, c := range e.Causes {
+				walk(c)
+			}
+			return
+		}
+		if legacy && (kw == "minContains" || kw == "maxContains") {
+			kw = "contains"
+		}
+		msg := e.Message
+		if kw == "additionalProperties" {
+			msg = sortAdditional(msg)
+		}
+		out = append(out, job.Violation{Pointer: pointer(e.InstanceLocation), Keyword: kw, Message: msg})
+	}
+	walk(ve)
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Pointer != b.Pointer {
+			return a.Pointer < b.Pointer
+		}
+		if a.Keyword != b.Keyword {
+			return a.Keyword < b.Keyword
+		}
+		return a.Message < b.Message
+	})
+	uniq := out[:0]
+	for i, v := range out {
+		if i == 0 || v != out[i-1] {
+			uniq = append(uniq, v)
+		}
+	}
+	return uniq
+}
+
+// pointer turns the library's instance location (RFC 6901 tokens that are
+// additionally URL path-escaped) into a plain RFC 6901 pointer.
+func pointer(loc string) string {
+	if loc == "" {
+		return ""
+	}
+	segs := strings.Split(strings.TrimPrefix(loc, "/"), "/")
+	for i, s := range segs {
+		if u, err := url.PathUnescape(s); err == nil {
+			segs[i] = u
+		}
+	}
+	return "/" + strings.Join(segs, "/")
+}
+
+// Subschema keywords whose next location segment is a property name (or a
+// pattern) rather than a keyword.
+var namedKeywords = map[string]bool{
+	"properties": true, "patternProperties": true, "$defs": true, "definitions": true,
+	"dependentSchemas": true, "dependencies": true, "dependentRequired": true,
+}
+
+// keyword returns the keyword that failed at a keyword location such as
+// "/properties/items/items/properties/weight/minimum": the last segment
+// that is in keyword position (property names and array indexes are
+// skipped). A failing false subschema reports the keyword that holds it
+// ("properties", "items"); the root false schema reports "false".
+func keyword(loc string) string {
+	last := ""
+	nameNext := false
+	for _, seg := range strings.Split(strings.TrimPrefix(loc, "/"), "/") {
+		switch {
+		case seg == "":
+		case nameNext:
+			nameNext = false
+		case isIndex(seg):
+		default:
+			last = seg
+			nameNext = namedKeywords[seg]
+		}
+	}
+	if last == "" {
+		return "false"
+	}
+	return last
+}
+
+func isIndex(s string) bool {
+	_, err := strconv.Atoi(s)
+	return err == nil
+}
+
+// sortAdditional sorts the property list of the library's
+// "additionalProperties 'b', 'a' not allowed" message, which comes from a
+// map and would otherwise change from run to run.
+func sortAdditional(msg string) string {
+	const pre, suf = "additionalProperties ", " not allowed"
+	if !strings.HasPrefix(msg, pre) || !strings.HasSuffix(msg, suf) {
+		return msg
+	}
+	list := msg[len(pre) : len(msg)-len(suf)]
+	var names []string
+	for len(list) > 0 {
+		if list[0] != '\'' {
+			return msg
+		}
+		end := -1
+		for i := 1; i < len(list); i++ {
+			if list[i] == '\\' {
+				i++
+				continue
+			}
+			if list[i] == '\'' {
+				end = i
+				break
+			}
+		}
+		if end < 0 {
+			return msg
+		}
+		names = append(names, list[:end+1])
+		list = list[end+1:]
+		if len(list) > 0 {
+			if !strings.HasPrefix(list, ", ") {
+				return msg
+			}
+			list = list[2:]
+		}
+	}
+	sort.Strings(names)
+	return pre + strings.Join(names, ", ") + suf
+}
+
+// ApplyDefaults fills the properties doc lacks with the schema's "default"
+// values and returns the result as compact JSON (object keys sorted); the
+// caller validates it afterwards.
+//
+// Defaults are taken from "properties" of every object in doc, following
+// local "$ref"s and "allOf"; existing nested objects and array items
+// ("items", "prefixItems") are filled recursively, and so are the values
+// of "additionalProperties" schemas. A missing property is created only
+// when it has a "default" itself; the created value is then filled in turn.
+// A draft-07 "default" beside a "$ref" counts too, although the draft
+// ignores a $ref's siblings: such schemas are common and the result is
+// validated anyway.
+// An empty or null doc whose schema has type object starts as {} (or as the
+// schema's own default). A nil schema returns doc unchanged; malformed JSON
+// is a job.CodeBadRequest error.
+func (s *Schema) ApplyDefaults(doc json.RawMessage) (json.RawMessage, error) {
+	if s == nil {
+		return doc, nil
+	}
+	v, err := s.fillDefaults(s.name, doc)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil && len(bytes.TrimSpace(doc)) == 0 {
+		return doc, nil
+	}
+	return encodeJSON(v)
+}
+
+// fillDefaults parses doc and fills it; a nil result for an empty doc means
+// "still empty".
+func (s *Schema) fillDefaults(name string, doc json.RawMessage) (any, error) {
+	var v any
+	empty := len(bytes.TrimSpace(doc)) == 0
+	if !empty {
+		var err error
+		if v, err = parseDoc(name, doc); err != nil {
+			return nil, err
+		}
+	}
+	f := filler{root: s, creating: map[*jsonschema.Schema]bool{}}
+	if v == nil {
+		if d, ok := f.defaultOf(s.schema); ok {
+			v = deepCopy(d)
+		} else if hasType(s.schema, "object") {
+			v = map[string]any{}
+		} else if empty {
+			return nil, nil
+		}
+	}
+	return f.fill(v, s.schema), nil
+}
+
+func encodeJSON(v any) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return json.RawMessage(bytes.TrimRight(buf.Bytes(), "\n")), nil
+}
+
+type filler struct {
+	root *Schema
+	// creating holds the property schemas whose defaults are being filled
+	// right now; a recursive schema whose default would recreate itself
+	// gets its default once, not forever.
+	creating map[*jsonschema.Schema]bool
+}
+
+func (f *filler) fill(v any, sch *jsonschema.Schema) any {
+	if sch == nil {
+		return v
+	}
+	schemas := expand(sch)
+	switch val := v.(type) {
+	case map[string]any:
+		known := map[string]bool{}
+		for _, s := range schemas {
+			for _, pname := range sortedKeys(s.Properties) {
+				ps := s.Properties[pname]
+				known[pname] = true
+				if cur, ok := val[pname]; ok {
+					val[pname] = f.fill(cur, ps)
+					continue
+				}
+				d, ok := f.defaultOf(ps)
+				if !ok {
+					continue
+				}
+				if f.creating[ps] {
+					val[pname] = deepCopy(d)
+					continue
+				}
+				f.creating[ps] = true
+				val[pname] = f.fill(deepCopy(d), ps)
+				delete(f.creating, ps)
+			}
+		}
+		for _, s := range schemas {
+			as, ok := s.AdditionalProperties.(*jsonschema.Schema)
+			if !ok || len(s.PatternProperties) > 0 {
+				continue
+			}
+			for pname, cur := range val {
+				if !known[pname] {
+					val[pname] = f.fill(cur, as)
+				}
+			}
+		}
+		return val
+	case []any:
+		for _, s := range schemas {
+			for i := range val {
+				if is := itemSchema(s, i); is != nil {
+					val[i] = f.fill(val[i], is)
+				}
+			}
+		}
+		return val
+	}
+	return v
+}
+
+// itemSchema returns the schema that governs array item i, in any draft.
+func itemSchema(s *jsonschema.Schema, i int) *jsonschema.Schema {
+	switch items := s.Items.(type) {
+	case *jsonschema.Schema:
+		return items
+	case []*jsonschema.Schema:
+		if i < len(items) {
+			return items[i]
+		}
+		if as, ok := s.AdditionalItems.(*jsonschema.Schema); ok {
+			return as
+		}
+		return nil
+	}
+	if i < len(s.PrefixItems) {
+		return s.PrefixItems[i]
+	}
+	return s.Items2020
+}
+
+// expand returns sch and every schema it includes by reference or allOf, in
+// a stable order, each once.
+func expand(sch *jsonschema.Schema) []*jsonschema.Schema {
+	var out []*jsonschema.Schema
+	seen := map[*jsonschema.Schema]bool{}
+	var walk func(s *jsonschema.Schema)
+	walk = func(s *jsonschema.Schema) {
+		if s == nil || seen[s] {
+			return
+		}
+		seen[s] = true
+		out = append(out, s)
+		walk(s.Ref)
+		walk(s.RecursiveRef)
+		walk(s.DynamicRef)
+		for _, a := range s.AllOf {
+			walk(a)
+		}
+	}
+	walk(sch)
+	return out
+}
+
+// defaultOf returns the first "default" found on sch or the schemas it
+// includes (see expand).
+func (f *filler) defaultOf(sch *jsonschema.Schema) (any, bool) {
+	for _, s := range expand(sch) {
+		if s.Default != nil {
+			return s.Default, true
+		}
+		if s.Ref != nil && legacy(s.Draft) {
+			if d, ok := f.siblingDefault(s); ok {
+				return d, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// siblingDefault reads a "default" written beside a draft-07 "$ref". The
+// draft says a $ref's siblings are ignored, so the compiler drops it; but
+// such defaults are common in real schemas and harmless to honour, since
+// the filled document is validated afterwards.
+func (f *filler) siblingDefault(s *jsonschema.Schema) (any, bool) {
+	frag, ok := strings.CutPrefix(s.Location, f.root.base+"#")
+	if !ok {
+		return nil, false
+	}
+	node := f.root.doc
+	if frag != "" {
+		for _, tok := range strings.Split(strings.TrimPrefix(frag, "/"), "/") {
+			if u, err := url.PathUnescape(tok); err == nil {
+				tok = u
+			}
+			tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+			switch n := node.(type) {
+			case map[string]any:
+				node = n[tok]
+			case []any:
+				i, err := strconv.Atoi(tok)
+				if err != nil || i < 0 || i >= len(n) {
+					return nil, false
+				}
+				node = n[i]
+			default:
+				return nil, false
+			}
+		}
+	}
+	m, ok := node.(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	d := m["default"]
+	return d, d != nil
+}
+
+func hasType(sch *jsonschema.Schema, t string) bool {
+	for _, s := range expand(sch) {
+		for _, st := range s.Types {
+			if st == t {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func sortedKeys(m map[string]*jsonschema.Schema) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func deepCopy(v any) any {
+	switch val := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(val))
+		for k, x := range val {
+			m[k] = deepCopy(x)
+		}
+		return m
+	case []any:
+		a := make([]any, len(val))
+		for i, x := range val {
+			a[i] = deepCopy(x)
+		}
+		return a
+	}
+	return v
+}

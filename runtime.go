@@ -1,0 +1,433 @@
+package solvekit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/solvekit/solvekit/job"
+	"github.com/solvekit/solvekit/registry"
+	"github.com/solvekit/solvekit/store"
+)
+
+// Causes of a job context's cancellation; they decide the terminal state.
+var (
+	errStopped    = errors.New("solvekit: execution stopped")
+	errTimeLimit  = errors.New("solvekit: time limit reached")
+	errSuperseded = errors.New("solvekit: attempt taken over by another worker")
+	errShutdown   = errors.New("solvekit: worker shutting down")
+	errClosed     = errors.New("solvekit: service closed")
+)
+
+// runtime_ tracks the attempts this process runs (sync jobs and worker
+// jobs), keeps their heartbeats, receives cancel and done notifications,
+// and wakes Wait callers.
+type runtime_ struct {
+	s *Service
+
+	mu      sync.Mutex
+	running map[string]*attemptRun
+	waiters map[string][]chan struct{}
+}
+
+type attemptRun struct {
+	attempt int
+	cancel  context.CancelCauseFunc
+}
+
+func newRuntime(s *Service) *runtime_ {
+	return &runtime_{s: s, running: map[string]*attemptRun{}, waiters: map[string][]chan struct{}{}}
+}
+
+func (r *runtime_) add(id string, a *attemptRun) {
+	r.mu.Lock()
+	r.running[id] = a
+	r.mu.Unlock()
+}
+
+func (r *runtime_) remove(id string, a *attemptRun) {
+	r.mu.Lock()
+	if r.running[id] == a {
+		delete(r.running, id)
+	}
+	r.mu.Unlock()
+}
+
+// cancel cancels the local attempt of id, if this process runs it.
+func (r *runtime_) cancel(id string, cause error) {
+	r.mu.Lock()
+	a := r.running[id]
+	r.mu.Unlock()
+	if a != nil {
+		a.cancel(cause)
+	}
+}
+
+func (r *runtime_) cancelAll(cause error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, a := range r.running {
+		a.cancel(cause)
+	}
+}
+
+func (r *runtime_) addWaiter(id string) chan struct{} {
+	ch := make(chan struct{}, 1)
+	r.mu.Lock()
+	r.waiters[id] = append(r.waiters[id], ch)
+	r.mu.Unlock()
+	return ch
+}
+
+func (r *runtime_) removeWaiter(id string, ch chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ws := r.waiters[id]
+	for i, w := range ws {
+		if w == ch {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(r.waiters, id)
+	} else {
+		r.waiters[id] = ws
+	}
+}
+
+func (r *runtime_) notifyDone(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ch := range r.waiters[id] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// subscribe listens for cancel requests and terminal notifications from
+// every process until ctx ends.
+func (r *runtime_) subscribe(ctx context.Context) {
+	st := r.s.store
+	ps := r.s.rdb.Subscribe(ctx, st.CancelChannel(), st.DoneChannel())
+	defer ps.Close()
+	ch := ps.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
+			switch m.Channel {
+			case st.CancelChannel():
+				r.cancel(m.Payload, errStopped)
+			case st.DoneChannel():
+				r.notifyDone(m.Payload)
+			}
+		}
+	}
+}
+
+// heartbeatLoop marks this process's attempts alive and cancels those whose
+// cancel was requested (a fallback for a missed notification) or that were
+// taken over.
+func (r *runtime_) heartbeatLoop(ctx context.Context) {
+	t := time.NewTicker(r.s.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		runs := make([]store.Running, 0, len(r.running))
+		for id, a := range r.running {
+			runs = append(runs, store.Running{ID: id, Attempt: a.attempt})
+		}
+		r.mu.Unlock()
+		cancel, gone, err := r.s.store.Heartbeat(ctx, r.s.workerID, runs, nowUTC())
+		if err != nil {
+			if ctx.Err() == nil {
+				r.s.cfg.Logger.Warn("solvekit: heartbeat failed", "err", err)
+			}
+			continue
+		}
+		for _, id := range cancel {
+			r.cancel(id, errStopped)
+		}
+		for _, id := range gone {
+			r.cancel(id, errSuperseded)
+		}
+	}
+}
+
+// reporter stores a running attempt's progress and incumbents.
+type reporter struct {
+	s       *Service
+	t       *registry.Type
+	id      string
+	attempt int
+
+	mu       sync.Mutex
+	lastProg time.Time
+}
+
+func (p *reporter) Progress(fraction float64, msg string) {
+	p.mu.Lock()
+	now := time.Now()
+	if fraction < 1 && now.Sub(p.lastProg) < 100*time.Millisecond {
+		p.mu.Unlock()
+		return // throttled: at most ten progress writes a second
+	}
+	p.lastProg = now
+	p.mu.Unlock()
+	if err := p.s.store.Progress(context.Background(), p.id, p.attempt, fraction, msg); err != nil {
+		p.s.cfg.Logger.Warn("solvekit: progress not stored", "execution", p.id, "err", err)
+	}
+}
+
+func (p *reporter) Incumbent(sol json.RawMessage, objective *float64) error {
+	if err := p.t.ValidateSolution(sol); err != nil {
+		return fmt.Errorf("incumbent refused: %w", err)
+	}
+	return p.s.store.SetIncumbent(context.Background(), p.id, p.attempt, sol, objective)
+}
+
+// outcome of running a job's Func.
+type funcResult struct {
+	value    any
+	err      error
+	panicked bool
+	stack    string
+}
+
+// execute runs one attempt that is already marked running and records its
+// end: a terminal state, or a new attempt for a retry or a shutdown. It
+// returns the terminal state written ("" if none).
+func (s *Service) execute(parent context.Context, t *registry.Type, e *job.Execution, input json.RawMessage) job.State {
+	jobCtx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
+	defer cancel(nil)
+	// A parent that ends (sync caller gone, worker shutting down) cancels
+	// the job with the matching cause.
+	stopParent := context.AfterFunc(parent, func() {
+		cause := context.Cause(parent)
+		if !errors.Is(cause, errShutdown) {
+			cause = errStopped
+		}
+		cancel(cause)
+	})
+	defer stopParent()
+	run := &attemptRun{attempt: e.Attempt, cancel: cancel}
+	s.rt.add(e.ID, run)
+	defer s.rt.remove(e.ID, run)
+
+	ctx := jobCtx
+	if e.Timeout > 0 {
+		start := nowUTC()
+		if e.StartedAt != nil {
+			start = *e.StartedAt
+		}
+		var c2 context.CancelFunc
+		ctx, c2 = context.WithDeadlineCause(jobCtx, start.Add(e.Timeout), errTimeLimit)
+		defer c2()
+	}
+	logs := newLogSink(s, e.ID, e.Attempt)
+	jc := &job.Context{
+		ExecutionID: e.ID, Attempt: e.Attempt, JobType: e.JobType, Solver: e.Solver,
+		Instance: input, Config: e.Config, Metadata: e.Metadata,
+		Logger:   logs.logger(),
+		Reporter: &reporter{s: s, t: t, id: e.ID, attempt: e.Attempt},
+	}
+	ctx = job.WithContext(ctx, jc)
+
+	done := make(chan funcResult, 1)
+	go func() {
+		var fr funcResult
+		defer func() {
+			if p := recover(); p != nil {
+				fr = funcResult{err: fmt.Errorf("panic: %v", p), panicked: true, stack: string(debug.Stack())}
+			}
+			done <- fr
+		}()
+		fr.value, fr.err = t.Def.Func(ctx, jc)
+	}()
+
+	var fr funcResult
+	select {
+	case fr = <-done:
+	case <-ctx.Done():
+		// Give the job StopGrace to return its best solution, then abandon it.
+		grace := time.NewTimer(s.cfg.StopGrace)
+		select {
+		case fr = <-done:
+		case <-grace.C:
+			fr = funcResult{err: fmt.Errorf("job did not return within %s of being stopped; abandoned", s.cfg.StopGrace)}
+			jc.Log().Warn("job abandoned after stop grace", "grace", s.cfg.StopGrace.String())
+		}
+		grace.Stop()
+	}
+	logs.close()
+	return s.record(t, e, jc, ctx, fr)
+}
+
+// record turns a job's return into the attempt's end.
+func (s *Service) record(t *registry.Type, e *job.Execution, jc *job.Context, ctx context.Context, fr funcResult) job.State {
+	bg := context.Background()
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, errSuperseded):
+		return "" // another attempt owns the execution now
+	case errors.Is(cause, errShutdown) || errors.Is(cause, errClosed):
+		s.requeue(bg, e, store.Retry, &job.ErrorInfo{Kind: "error", Message: "worker shut down during the attempt"}, 0)
+		return ""
+	}
+	res := asResult(fr.value)
+	inc, incObj := jc.LastIncumbent()
+	out := store.Outcome{SolverStatus: res.Status, Objective: res.Objective, BestBound: res.BestBound,
+		Gap: res.Gap, Stats: res.Stats, Checks: res.Checks, KPIs: res.KPIs, SolverLog: res.SolverLog}
+
+	stopped := errors.Is(cause, errStopped)
+	timedOut := errors.Is(cause, errTimeLimit) || (!stopped && fr.err == nil && res.Status == job.StatusTimeLimit)
+
+	// The solution: what the job returned, else (when interrupted) its last incumbent.
+	var sol json.RawMessage
+	var solErr error
+	if res.Solution != nil && !fr.panicked {
+		b, err := json.Marshal(res.Solution)
+		if err != nil {
+			solErr = fmt.Errorf("solution does not encode: %w", err)
+		} else if err := t.ValidateSolution(b); err != nil {
+			solErr = err
+		} else {
+			sol = b
+		}
+	}
+	interrupted := stopped || timedOut
+	if sol == nil && interrupted && inc != nil {
+		sol = inc
+		if out.Objective == nil {
+			out.Objective = incObj
+		}
+	}
+
+	switch {
+	case fr.panicked:
+		out.State = job.StateFailed
+		out.Error = &job.ErrorInfo{Kind: "panic", Message: fr.err.Error(), Stack: fr.stack}
+	case interrupted:
+		out.State = job.StateStopped
+		if timedOut {
+			out.State = job.StateTimedOut
+		}
+		if solErr != nil {
+			jc.Log().Warn("returned solution refused; keeping the last incumbent", "err", solErr.Error())
+		}
+	case fr.err != nil:
+		var f *job.Failure
+		if errors.As(fr.err, &f) {
+			out.State = job.StateFailed
+			out.Error = &job.ErrorInfo{Kind: "failure", Message: f.Message, Details: f.Details}
+			break
+		}
+		info := &job.ErrorInfo{Kind: "error", Message: fr.err.Error()}
+		var je *job.Error
+		if errors.As(fr.err, &je) {
+			info.Violations = je.Violations
+		}
+		if e.Kind != job.KindSync && e.Retries < e.MaxRetries {
+			s.requeue(bg, e, store.Retry, info, s.cfg.RetryDelay(e.Retries+1))
+			return ""
+		}
+		out.State = job.StateFailed
+		out.Error = info
+	case solErr != nil:
+		out.State = job.StateFailed
+		out.Error = &job.ErrorInfo{Kind: "invalid_solution", Message: solErr.Error()}
+		var je *job.Error
+		if errors.As(solErr, &je) {
+			out.Error.Violations = je.Violations
+		}
+	default:
+		out.State = job.StateSucceeded
+	}
+	if out.State == job.StateFailed {
+		sol = nil
+	}
+	out.Solution = sol
+	if out.SolverStatus == "" {
+		switch out.State {
+		case job.StateSucceeded:
+			out.SolverStatus = job.StatusOptimal
+		case job.StateTimedOut:
+			out.SolverStatus = job.StatusTimeLimit
+		case job.StateStopped:
+			out.SolverStatus = job.StatusNotSolved
+			if sol != nil {
+				out.SolverStatus = job.StatusFeasible
+			}
+		default:
+			out.SolverStatus = job.StatusNotSolved
+		}
+	}
+	ok, err := s.store.Finish(bg, e.ID, e.Attempt, out, nowUTC())
+	if err != nil {
+		// The heartbeat stops with this attempt, so the sweeper requeues it.
+		s.cfg.Logger.Error("solvekit: could not record the end of an attempt", "execution", e.ID, "attempt", e.Attempt, "err", err)
+		return ""
+	}
+	if !ok {
+		return ""
+	}
+	return out.State
+}
+
+func asResult(v any) job.Result {
+	switch r := v.(type) {
+	case job.Result:
+		return r
+	case *job.Result:
+		if r == nil {
+			return job.Result{}
+		}
+		return *r
+	}
+	return job.Result{Solution: v}
+}
+
+// requeue starts a new attempt after a retry or shutdown and enqueues it.
+func (s *Service) requeue(ctx context.Context, e *job.Execution, mode store.RequeueMode, info *job.ErrorInfo, delay time.Duration) {
+	res, err := s.store.Requeue(ctx, e.ID, store.RequeueRequest{Mode: mode, Attempt: e.Attempt, Error: info}, nowUTC())
+	if err != nil {
+		s.cfg.Logger.Error("solvekit: requeue failed", "execution", e.ID, "err", err)
+		return
+	}
+	if res.Requeued {
+		s.enqueue(ctx, e.ID, res.Attempt, e.Queue, e.Timeout, delay)
+	}
+}
+
+func (s *Service) enqueue(ctx context.Context, id string, attempt int, q string, timeout, delay time.Duration) {
+	if _, err := s.queue.Enqueue(ctx, queueAttempt(id, attempt), queueOpts(q, timeout, delay)); err != nil {
+		s.cfg.Logger.Warn("solvekit: enqueue failed; the sweeper will retry", "execution", id, "err", err)
+	}
+}
+
+// runSync records and runs a sync job inside the caller.
+func (s *Service) runSync(ctx context.Context, t *registry.Type, e *job.Execution, input json.RawMessage) (*job.Execution, error) {
+	now := nowUTC()
+	e.State, e.StartedAt, e.Worker = job.StateRunning, &now, s.workerID
+	if err := s.store.Create(ctx, e, input); err != nil {
+		return nil, err
+	}
+	s.execute(ctx, t, e, input)
+	return s.store.Get(context.WithoutCancel(ctx), e.ID)
+}

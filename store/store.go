@@ -1,0 +1,670 @@
+package store
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/solvekit/solvekit/job"
+)
+
+//go:embed lua/*.lua
+var luaFS embed.FS
+
+func script(name string) *redis.Script {
+	b, err := luaFS.ReadFile("lua/" + name + ".lua")
+	if err != nil {
+		panic(err)
+	}
+	return redis.NewScript(string(b))
+}
+
+var (
+	createScript    = script("create")
+	startScript     = script("start")
+	finishScript    = script("finish")
+	requeueScript   = script("requeue")
+	cancelScript    = script("cancel")
+	heartbeatScript = script("heartbeat")
+	reportScript    = script("report")
+	deleteScript    = script("delete")
+)
+
+// DefaultPrefix is the key prefix used when Options.Prefix is empty. The
+// braces make it a Redis Cluster hash tag.
+const DefaultPrefix = "{solvekit}"
+
+// Options tunes a Store. The zero value is usable.
+type Options struct {
+	// Prefix starts every key. Default DefaultPrefix. Keep it a hash tag
+	// ("{...}") on Redis Cluster.
+	Prefix string
+	// EventsMaxLen caps each execution's event stream (approximately).
+	// Default 10000.
+	EventsMaxLen int
+	// LogMaxLen caps each execution's log stream (approximately). Default
+	// 100000 records.
+	LogMaxLen int
+}
+
+// Store reads and writes solvekit records on Redis. It is safe for
+// concurrent use.
+type Store struct {
+	rdb   redis.UniversalClient
+	k     keys
+	evMax string
+	logMax int64
+}
+
+// New returns a Store on rdb.
+func New(rdb redis.UniversalClient, opts Options) *Store {
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultPrefix
+	}
+	if opts.EventsMaxLen <= 0 {
+		opts.EventsMaxLen = 10000
+	}
+	if opts.LogMaxLen <= 0 {
+		opts.LogMaxLen = 100000
+	}
+	return &Store{rdb: rdb, k: keys{opts.Prefix}, evMax: strconv.Itoa(opts.EventsMaxLen), logMax: int64(opts.LogMaxLen)}
+}
+
+// Redis returns the client the store uses.
+func (s *Store) Redis() redis.UniversalClient { return s.rdb }
+
+// CancelChannel is the pub/sub channel carrying ids whose cancel was requested.
+func (s *Store) CancelChannel() string { return s.k.cancelChannel() }
+
+// DoneChannel is the pub/sub channel carrying ids that reached a terminal state.
+func (s *Store) DoneChannel() string { return s.k.doneChannel() }
+
+func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+func notFound(id string) error {
+	return &job.Error{Code: job.CodeNotFound, Message: fmt.Sprintf("execution %q not found", id)}
+}
+
+// Create writes a new execution record with its input, in the state
+// e.State (queued, or running for sync jobs run in place). It fails with a
+// conflict if the id exists.
+func (s *Store) Create(ctx context.Context, e *job.Execution, input json.RawMessage) error {
+	if e.State == "" {
+		e.State = job.StateQueued
+	}
+	if e.Attempt == 0 {
+		e.Attempt = 1
+	}
+	fields := encode(e)
+	keys := []string{s.k.meta(e.ID), s.k.input(e.ID), s.k.events(e.ID), s.k.running(),
+		s.k.ixAll(), s.k.ixState(e.State), s.k.ixType(e.JobType)}
+	if e.Owner != "" {
+		keys = append(keys, s.k.ixOwner(e.Owner))
+	}
+	if e.InstanceID != "" {
+		keys = append(keys, s.k.ixInstance(e.InstanceID))
+	}
+	argv := make([]any, 0, 4+len(fields))
+	argv = append(argv, ms(e.CreatedAt), []byte(input), string(e.State), s.evMax)
+	argv = append(argv, fields...)
+	n, err := createScript.Run(ctx, s.rdb, keys, argv...).Int()
+	if err != nil {
+		return fmt.Errorf("store: create %s: %w", e.ID, err)
+	}
+	if n == 0 {
+		return &job.Error{Code: job.CodeConflict, Message: fmt.Sprintf("execution %q exists", e.ID)}
+	}
+	return nil
+}
+
+// encode turns a record into hash field/value pairs.
+func encode(e *job.Execution) []any {
+	f := []any{
+		"id", e.ID, "job_type", e.JobType, "kind", string(e.Kind), "state", string(e.State),
+		"attempt", e.Attempt, "max_retries", e.MaxRetries, "queue", e.Queue,
+		"created_at", ms(e.CreatedAt), "timeout_ms", e.Timeout.Milliseconds(),
+	}
+	add := func(k, v string) {
+		if v != "" {
+			f = append(f, k, v)
+		}
+	}
+	add("name", e.Name)
+	add("solver", e.Solver)
+	add("owner", e.Owner)
+	add("instance_id", e.InstanceID)
+	if len(e.Config) > 0 {
+		f = append(f, "config", []byte(e.Config))
+	}
+	if len(e.Metadata) > 0 {
+		b, _ := json.Marshal(e.Metadata)
+		f = append(f, "metadata", b)
+	}
+	if e.StartedAt != nil {
+		f = append(f, "started_at", ms(*e.StartedAt), "heartbeat", ms(*e.StartedAt))
+	}
+	add("worker", e.Worker)
+	return f
+}
+
+// decode builds a record from the hash fields.
+func decode(m map[string]string) (*job.Execution, error) {
+	e := &job.Execution{
+		ID: m["id"], JobType: m["job_type"], Kind: job.Kind(m["kind"]), Name: m["name"],
+		State: job.State(m["state"]), SolverStatus: job.SolverStatus(m["solver_status"]),
+		Solver: m["solver"], Queue: m["queue"], Owner: m["owner"], InstanceID: m["instance_id"],
+		Worker: m["worker"], ProgressMsg: m["progress_msg"],
+		HasSolution: m["has_solution"] == "1", CancelReq: m["cancel"] == "1",
+	}
+	if e.ID == "" {
+		return nil, errors.New("store: record without id")
+	}
+	e.Attempt, _ = strconv.Atoi(m["attempt"])
+	e.Retries, _ = strconv.Atoi(m["retries"])
+	e.MaxRetries, _ = strconv.Atoi(m["max_retries"])
+	if t, err := strconv.ParseInt(m["timeout_ms"], 10, 64); err == nil {
+		e.Timeout = time.Duration(t) * time.Millisecond
+	}
+	e.Progress, _ = strconv.ParseFloat(m["progress"], 64)
+	e.CreatedAt = parseMS(m["created_at"])
+	e.StartedAt = parseMSPtr(m["started_at"])
+	e.FinishedAt = parseMSPtr(m["finished_at"])
+	e.Heartbeat = parseMSPtr(m["heartbeat"])
+	e.Objective = parseFloatPtr(m["objective"])
+	e.BestBound = parseFloatPtr(m["best_bound"])
+	e.Gap = parseFloatPtr(m["gap"])
+	if v := m["config"]; v != "" {
+		e.Config = json.RawMessage(v)
+	}
+	jsonField := func(name string, dst any) error {
+		if v := m[name]; v != "" {
+			if err := json.Unmarshal([]byte(v), dst); err != nil {
+				return fmt.Errorf("store: execution %s field %s: %w", e.ID, name, err)
+			}
+		}
+		return nil
+	}
+	return e, errors.Join(
+		jsonField("metadata", &e.Metadata),
+		jsonField("stats", &e.Stats),
+		jsonField("checks", &e.Checks),
+		jsonField("kpis", &e.KPIs),
+		jsonField("log_json", &e.SolverLog),
+		jsonField("error", &e.Error),
+	)
+}
+
+func parseMS(s string) time.Time {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n).UTC()
+}
+
+func parseMSPtr(s string) *time.Time {
+	t := parseMS(s)
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func parseFloatPtr(s string) *float64 {
+	if s == "" {
+		return nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return nil
+	}
+	return &f
+}
+
+// Get reads one execution record.
+func (s *Store) Get(ctx context.Context, id string) (*job.Execution, error) {
+	m, err := s.rdb.HGetAll(ctx, s.k.meta(id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: get %s: %w", id, err)
+	}
+	if len(m) == 0 {
+		return nil, notFound(id)
+	}
+	return decode(m)
+}
+
+// GetMany reads several records in one round trip, skipping missing ones.
+func (s *Store) GetMany(ctx context.Context, ids []string) ([]*job.Execution, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HGetAll(ctx, s.k.meta(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("store: get many: %w", err)
+	}
+	out := make([]*job.Execution, 0, len(ids))
+	for _, c := range cmds {
+		m := c.Val()
+		if len(m) == 0 {
+			continue
+		}
+		e, err := decode(m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func (s *Store) getBytes(ctx context.Context, key, id, what string) (json.RawMessage, error) {
+	b, err := s.rdb.Get(ctx, key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		if n, _ := s.rdb.Exists(ctx, s.k.meta(id)).Result(); n == 0 {
+			return nil, notFound(id)
+		}
+		return nil, &job.Error{Code: job.CodeNotFound, Message: fmt.Sprintf("execution %q has no %s", id, what)}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get %s of %s: %w", what, id, err)
+	}
+	return b, nil
+}
+
+// Input returns the instance data an execution runs on.
+func (s *Store) Input(ctx context.Context, id string) (json.RawMessage, error) {
+	return s.getBytes(ctx, s.k.input(id), id, "instance")
+}
+
+// Solution returns the stored solution of a finished execution.
+func (s *Store) Solution(ctx context.Context, id string) (json.RawMessage, error) {
+	return s.getBytes(ctx, s.k.solution(id), id, "solution")
+}
+
+// Incumbent returns the best solution published so far by a running execution.
+func (s *Store) Incumbent(ctx context.Context, id string) (json.RawMessage, error) {
+	return s.getBytes(ctx, s.k.incumbent(id), id, "incumbent")
+}
+
+// Started is what Start returns: the record now running and its input.
+type Started struct {
+	Execution *job.Execution
+	Input     json.RawMessage
+}
+
+// ErrNotStartable is returned by Start when the execution is not queued at
+// that attempt (already running elsewhere, finished, cancelled, or a stale
+// task): the caller must do nothing.
+var ErrNotStartable = errors.New("store: execution not startable")
+
+// Start moves an execution from queued to running for the given attempt,
+// stamping the worker and heartbeat, and returns the record with its input
+// in the same round trip.
+func (s *Store) Start(ctx context.Context, id string, attempt int, worker string, now time.Time) (*Started, error) {
+	keys := []string{s.k.meta(id), s.k.input(id), s.k.events(id), s.k.ixState(job.StateQueued),
+		s.k.ixState(job.StateRunning), s.k.running()}
+	res, err := startScript.Run(ctx, s.rdb, keys, id, attempt, worker, ms(now), s.evMax).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("store: start %s: %w", id, err)
+	}
+	if n, _ := res[0].(int64); n != 1 {
+		return nil, fmt.Errorf("%w: %s is %v at attempt %v", ErrNotStartable, id, res[1], res[2])
+	}
+	flat, _ := res[1].([]any)
+	m := make(map[string]string, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		k, _ := flat[i].(string)
+		v, _ := flat[i+1].(string)
+		m[k] = v
+	}
+	e, err := decode(m)
+	if err != nil {
+		return nil, err
+	}
+	in, _ := res[2].(string)
+	return &Started{Execution: e, Input: json.RawMessage(in)}, nil
+}
+
+// Outcome is the terminal write of one attempt.
+type Outcome struct {
+	State        job.State
+	SolverStatus job.SolverStatus
+	// Solution is stored when non-nil.
+	Solution  json.RawMessage
+	Objective *float64
+	BestBound *float64
+	Gap       *float64
+	Stats     map[string]any
+	Checks    []job.CheckResult
+	KPIs      map[string]float64
+	SolverLog map[string]any
+	Error     *job.ErrorInfo
+}
+
+// Finish writes the terminal state of a running attempt with its solution
+// and verdict in one step. It returns false (and writes nothing) when the
+// execution is not running that attempt any more: a late finish from a
+// dead or superseded attempt is ignored.
+func (s *Store) Finish(ctx context.Context, id string, attempt int, o Outcome, now time.Time) (bool, error) {
+	if !o.State.Terminal() {
+		return false, fmt.Errorf("store: finish %s with non-terminal state %q", id, o.State)
+	}
+	keys := []string{s.k.meta(id), s.k.solution(id), s.k.incumbent(id), s.k.events(id),
+		s.k.ixState(job.StateRunning), s.k.ixState(o.State), s.k.running(), s.k.ixFinished()}
+	has := "0"
+	if o.Solution != nil {
+		has = "1"
+	}
+	evt, _ := json.Marshal(map[string]any{"state": o.State, "attempt": attempt, "solver_status": o.SolverStatus})
+	argv := []any{id, attempt, string(o.State), ms(now), has, []byte(o.Solution), s.evMax, s.k.doneChannel(), evt,
+		"solver_status", string(o.SolverStatus), "progress", progressOf(o.State)}
+	addF := func(k string, f *float64) {
+		if f != nil {
+			argv = append(argv, k, strconv.FormatFloat(*f, 'g', -1, 64))
+		}
+	}
+	addF("objective", o.Objective)
+	addF("best_bound", o.BestBound)
+	addF("gap", o.Gap)
+	addJ := func(k string, v any, present bool) {
+		if present {
+			b, _ := json.Marshal(v)
+			argv = append(argv, k, b)
+		}
+	}
+	addJ("stats", o.Stats, len(o.Stats) > 0)
+	addJ("checks", o.Checks, len(o.Checks) > 0)
+	addJ("kpis", o.KPIs, len(o.KPIs) > 0)
+	addJ("log_json", o.SolverLog, len(o.SolverLog) > 0)
+	addJ("error", o.Error, o.Error != nil)
+	n, err := finishScript.Run(ctx, s.rdb, keys, argv...).Int()
+	if err != nil {
+		return false, fmt.Errorf("store: finish %s: %w", id, err)
+	}
+	return n == 1, nil
+}
+
+func progressOf(st job.State) string {
+	if st == job.StateSucceeded {
+		return "1"
+	}
+	return "0"
+}
+
+// RequeueMode says why a new attempt is started.
+type RequeueMode string
+
+// Requeue modes.
+const (
+	// Retry follows an unexpected error of a running attempt.
+	Retry RequeueMode = "retry"
+	// Lost follows a running attempt whose heartbeat stopped.
+	Lost RequeueMode = "lost"
+	// Relaunch restarts a finished execution on request.
+	Relaunch RequeueMode = "relaunch"
+)
+
+// RequeueRequest describes one requeue.
+type RequeueRequest struct {
+	Mode RequeueMode
+	// Attempt is the attempt expected to be current; 0 accepts any.
+	Attempt int
+	// HeartbeatBefore (Lost): only requeue when the heartbeat is older.
+	HeartbeatBefore time.Time
+	// MaxLost (Lost): past this many lost attempts the execution fails.
+	MaxLost int
+	// Error is recorded as the reason (Retry, and Lost when it fails).
+	Error *job.ErrorInfo
+	// Config replaces the config (Relaunch); nil keeps it.
+	Config json.RawMessage
+}
+
+// RequeueResult says what Requeue did.
+type RequeueResult struct {
+	// Requeued is true when a new attempt was queued (enqueue it).
+	Requeued bool
+	// Attempt is the current attempt after the call.
+	Attempt int
+	// State is the state after the call.
+	State job.State
+}
+
+// Requeue starts a new attempt (see RequeueMode), or for a lost attempt
+// whose cancel was requested (or that was lost too often) writes the
+// terminal state instead.
+func (s *Store) Requeue(ctx context.Context, id string, r RequeueRequest, now time.Time) (RequeueResult, error) {
+	keys := []string{s.k.meta(id), s.k.solution(id), s.k.incumbent(id), s.k.events(id),
+		s.k.ixState(job.StateQueued), s.k.running(), s.k.ixFinished(), s.k.ixState(job.StateRunning),
+		s.k.ixState(job.StateStopped), s.k.ixState(job.StateFailed), s.k.ixState(job.StateSucceeded),
+		s.k.ixState(job.StateTimedOut)}
+	exp := ""
+	if r.Attempt > 0 {
+		exp = strconv.Itoa(r.Attempt)
+	}
+	var errJSON []byte
+	if r.Error != nil {
+		errJSON, _ = json.Marshal(r.Error)
+	}
+	res, err := requeueScript.Run(ctx, s.rdb, keys, id, string(r.Mode), exp, ms(now),
+		ms(r.HeartbeatBefore), r.MaxLost, s.evMax, s.k.doneChannel(), errJSON, []byte(r.Config)).Slice()
+	if err != nil {
+		return RequeueResult{}, fmt.Errorf("store: requeue %s: %w", id, err)
+	}
+	code, _ := res[0].(int64)
+	att, _ := strconv.Atoi(fmt.Sprint(res[1]))
+	st := job.State(fmt.Sprint(res[2]))
+	if st == "missing" {
+		return RequeueResult{}, notFound(id)
+	}
+	return RequeueResult{Requeued: code == 1, Attempt: att, State: st}, nil
+}
+
+// CancelResult says what Cancel found.
+type CancelResult string
+
+// Cancel results.
+const (
+	// CancelStopped: the execution was queued and is now stopped.
+	CancelStopped CancelResult = "stopped"
+	// CancelRequested: the execution is running; its worker was told.
+	CancelRequested CancelResult = "requested"
+	// CancelTerminal: the execution had already finished.
+	CancelTerminal CancelResult = "terminal"
+)
+
+// Cancel stops a queued execution at once, or flags a running one and
+// publishes its id so the worker running it cancels the job's context.
+func (s *Store) Cancel(ctx context.Context, id string, now time.Time) (CancelResult, error) {
+	keys := []string{s.k.meta(id), s.k.events(id), s.k.ixState(job.StateQueued),
+		s.k.ixState(job.StateStopped), s.k.ixFinished()}
+	res, err := cancelScript.Run(ctx, s.rdb, keys, id, ms(now), s.evMax, s.k.cancelChannel(), s.k.doneChannel()).Text()
+	if err != nil {
+		return "", fmt.Errorf("store: cancel %s: %w", id, err)
+	}
+	switch res {
+	case "missing":
+		return "", notFound(id)
+	case "queued":
+		return CancelStopped, nil
+	case "running":
+		return CancelRequested, nil
+	}
+	return CancelTerminal, nil
+}
+
+// Running identifies one attempt a worker runs.
+type Running struct {
+	ID      string
+	Attempt int
+}
+
+// Heartbeat refreshes the heartbeat of the attempts a worker runs, in one
+// round trip, and returns the ids the worker must cancel locally: those
+// whose cancel was requested (cancel) and those no longer running that
+// attempt there (gone: taken over after a missed heartbeat, or deleted).
+func (s *Store) Heartbeat(ctx context.Context, worker string, runs []Running, now time.Time) (cancel, gone []string, err error) {
+	if len(runs) == 0 {
+		return nil, nil, nil
+	}
+	keys := make([]string, 0, len(runs)+1)
+	argv := make([]any, 0, 2*len(runs)+2)
+	keys = append(keys, s.k.running())
+	argv = append(argv, ms(now), worker)
+	for _, r := range runs {
+		keys = append(keys, s.k.meta(r.ID))
+		argv = append(argv, r.ID, strconv.Itoa(r.Attempt))
+	}
+	res, err := heartbeatScript.Run(ctx, s.rdb, keys, argv...).StringSlice()
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: heartbeat: %w", err)
+	}
+	for _, r := range res {
+		if id, ok := strings.CutPrefix(r, "c:"); ok {
+			cancel = append(cancel, id)
+		} else if id, ok := strings.CutPrefix(r, "g:"); ok {
+			gone = append(gone, id)
+		}
+	}
+	return cancel, gone, nil
+}
+
+// TaskKey is asynq's key for a task (asynq:{queue}:t:<id>), read to check
+// cheaply whether an attempt still has a task.
+func TaskKey(queue, taskID string) string { return "asynq:{" + queue + "}:t:" + taskID }
+
+// ExistingKeys reports which of keys exist, in one round trip.
+func (s *Store) ExistingKeys(ctx context.Context, keys []string) ([]bool, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.Exists(ctx, k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	out := make([]bool, len(keys))
+	for i, c := range cmds {
+		out[i] = c.Val() == 1
+	}
+	return out, nil
+}
+
+// Stale returns up to limit running executions whose heartbeat is older
+// than before (candidates for Requeue with mode Lost).
+func (s *Store) Stale(ctx context.Context, before time.Time, limit int64) ([]string, error) {
+	return s.rdb.ZRangeByScore(ctx, s.k.running(), &redis.ZRangeBy{
+		Min: "-inf", Max: "(" + ms(before), Count: limit,
+	}).Result()
+}
+
+// QueuedBefore returns up to limit queued executions created before t,
+// oldest first (the sweeper makes sure each has a task).
+func (s *Store) QueuedBefore(ctx context.Context, t time.Time, limit int64) ([]*job.Execution, error) {
+	ids, err := s.rdb.ZRangeByScore(ctx, s.k.ixState(job.StateQueued), &redis.ZRangeBy{
+		Min: "-inf", Max: "(" + ms(t), Count: limit,
+	}).Result()
+	if err != nil {
+		return nil, err
+	}
+	return s.GetMany(ctx, ids)
+}
+
+// Progress records progress of a running attempt and emits a progress event.
+func (s *Store) Progress(ctx context.Context, id string, attempt int, fraction float64, msg string) error {
+	evt, _ := json.Marshal(map[string]any{"progress": fraction, "message": msg, "attempt": attempt})
+	return reportScript.Run(ctx, s.rdb, []string{s.k.meta(id), s.k.events(id), s.k.incumbent(id)},
+		attempt, s.evMax, "progress", evt, "",
+		"progress", strconv.FormatFloat(fraction, 'g', -1, 64), "progress_msg", msg).Err()
+}
+
+// SetIncumbent stores the best solution so far of a running attempt and
+// emits an incumbent event.
+func (s *Store) SetIncumbent(ctx context.Context, id string, attempt int, sol json.RawMessage, objective *float64) error {
+	evt := map[string]any{"attempt": attempt}
+	argv := []any{attempt, s.evMax, "incumbent", nil, []byte(sol)}
+	if objective != nil {
+		evt["objective"] = *objective
+		argv = append(argv, "objective", strconv.FormatFloat(*objective, 'g', -1, 64))
+	}
+	argv[3], _ = json.Marshal(evt)
+	return reportScript.Run(ctx, s.rdb, []string{s.k.meta(id), s.k.events(id), s.k.incumbent(id)}, argv...).Err()
+}
+
+// Delete removes a finished execution with its data, logs and index
+// entries. Queued or running executions are refused with a conflict.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	e, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	keys := []string{s.k.meta(id), s.k.input(id), s.k.solution(id), s.k.incumbent(id), s.k.log(id), s.k.events(id),
+		s.k.ixAll(), s.k.ixFinished(), s.k.ixState(e.State), s.k.ixType(e.JobType)}
+	if e.Owner != "" {
+		keys = append(keys, s.k.ixOwner(e.Owner))
+	}
+	if e.InstanceID != "" {
+		keys = append(keys, s.k.ixInstance(e.InstanceID))
+	}
+	res, err := deleteScript.Run(ctx, s.rdb, keys, id).Text()
+	if err != nil {
+		return fmt.Errorf("store: delete %s: %w", id, err)
+	}
+	switch res {
+	case "missing":
+		return notFound(id)
+	case "deleted":
+		_ = s.rdb.Del(ctx, s.k.files(id)).Err()
+		return nil
+	}
+	return &job.Error{Code: job.CodeConflict, Message: fmt.Sprintf("execution %q is %s; stop it before deleting", id, res)}
+}
+
+// FinishedBefore returns up to limit ids of executions finished before t.
+func (s *Store) FinishedBefore(ctx context.Context, t time.Time, limit int64) ([]string, error) {
+	return s.rdb.ZRangeByScore(ctx, s.k.ixFinished(), &redis.ZRangeBy{Min: "-inf", Max: "(" + ms(t), Count: limit}).Result()
+}
+
+// CountByState returns how many executions are in each stored state.
+func (s *Store) CountByState(ctx context.Context) (map[job.State]int64, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make(map[job.State]*redis.IntCmd, len(job.States))
+	for _, st := range job.States {
+		cmds[st] = pipe.ZCard(ctx, s.k.ixState(st))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	out := make(map[job.State]int64, len(cmds))
+	for st, c := range cmds {
+		out[st] = c.Val()
+	}
+	return out, nil
+}
+
+// TryLock takes a short lease named name for owner (SET NX PX); it returns
+// true when owner holds it. Used so that one sweeper runs at a time.
+func (s *Store) TryLock(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	ok, err := s.rdb.SetNX(ctx, s.k.lock(name), owner, ttl).Result()
+	if err != nil || ok {
+		return ok, err
+	}
+	cur, err := s.rdb.Get(ctx, s.k.lock(name)).Result()
+	if err == nil && cur == owner {
+		return true, s.rdb.PExpire(ctx, s.k.lock(name), ttl).Err()
+	}
+	return false, nil
+}
+
+// RunningKey is the sorted set of running executions by heartbeat.
+func (s *Store) RunningKey() string { return s.k.running() }

@@ -1,0 +1,191 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// TaskType is the asynq task type solvekit uses for every attempt.
+const TaskType = "solvekit:run"
+
+// Attempt names one attempt of one execution: the unit of queued work.
+type Attempt struct {
+	ID      string
+	Attempt int
+}
+
+// TaskID returns the asynq TaskID of an attempt: unique per attempt, so the
+// same attempt is never queued twice.
+func (a Attempt) TaskID() string { return a.ID + ":" + strconv.Itoa(a.Attempt) }
+
+func (a Attempt) payload() []byte { return []byte(a.TaskID()) }
+
+// ParseAttempt decodes a task payload.
+func ParseAttempt(b []byte) (Attempt, error) {
+	s := string(b)
+	i := strings.LastIndexByte(s, ':')
+	if i <= 0 {
+		return Attempt{}, fmt.Errorf("queue: bad payload %q", s)
+	}
+	n, err := strconv.Atoi(s[i+1:])
+	if err != nil || n < 1 {
+		return Attempt{}, fmt.Errorf("queue: bad attempt in payload %q", s)
+	}
+	return Attempt{ID: s[:i], Attempt: n}, nil
+}
+
+// Client enqueues attempts.
+type Client struct {
+	c  *asynq.Client
+	in *asynq.Inspector
+}
+
+// NewClient returns a Client sharing rdb (asynq.NewClientFromRedisClient).
+func NewClient(rdb redis.UniversalClient) *Client {
+	return &Client{c: asynq.NewClientFromRedisClient(rdb), in: asynq.NewInspectorFromRedisClient(rdb)}
+}
+
+// EnqueueOptions tune one enqueue.
+type EnqueueOptions struct {
+	// Queue is the asynq queue. Default "default".
+	Queue string
+	// Delay postpones processing (retry back-off).
+	Delay time.Duration
+	// Timeout is the job's time limit; asynq's own timeout is set beyond
+	// it so that solvekit, not asynq, decides what a time limit means.
+	Timeout time.Duration
+}
+
+// maxTaskRetries covers infrastructure failures only (the handler returns
+// an error only when it could not reach the store); job retries are new
+// attempts, each its own task.
+const maxTaskRetries = 10
+
+// Enqueue queues an attempt. Queueing an attempt that already has a task
+// is not an error: it returns (false, nil).
+func (c *Client) Enqueue(ctx context.Context, a Attempt, o EnqueueOptions) (bool, error) {
+	if o.Queue == "" {
+		o.Queue = "default"
+	}
+	// asynq defaults to a 30 min timeout; give the job its own limit plus
+	// slack, or a year when it has none.
+	timeout := 365 * 24 * time.Hour
+	if o.Timeout > 0 {
+		timeout = o.Timeout + time.Minute
+	}
+	opts := []asynq.Option{asynq.TaskID(a.TaskID()), asynq.Queue(o.Queue), asynq.MaxRetry(maxTaskRetries), asynq.Timeout(timeout)}
+	if o.Delay > 0 {
+		opts = append(opts, asynq.ProcessIn(o.Delay))
+	}
+	_, err := c.c.EnqueueContext(ctx, asynq.NewTask(TaskType, a.payload()), opts...)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("queue: enqueue %s: %w", a.TaskID(), err)
+	}
+	return true, nil
+}
+
+// Delete removes a pending or scheduled task of an attempt, if any (used
+// when a queued execution is cancelled). Missing tasks are not an error.
+func (c *Client) Delete(queue string, a Attempt) error {
+	if queue == "" {
+		queue = "default"
+	}
+	err := c.in.DeleteTask(queue, a.TaskID())
+	if err == nil || errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		return nil
+	}
+	return err
+}
+
+// Inspector exposes asynq's inspector for queue operations (counts, pause,
+// resume, workers).
+func (c *Client) Inspector() *asynq.Inspector { return c.in }
+
+// Close releases the client (not the shared Redis connection).
+func (c *Client) Close() error { return c.c.Close() }
+
+// Handler runs one attempt. It returns an error only for infrastructure
+// failures, which asynq retries.
+type Handler func(ctx context.Context, a Attempt) error
+
+// ServerConfig configures a worker Server.
+type ServerConfig struct {
+	// Concurrency is the number of attempts run at once.
+	Concurrency int
+	// Queues maps queue names to weights (asynq's weighted priority).
+	Queues map[string]int
+	// StrictPriority drains higher-weight queues first.
+	StrictPriority bool
+	// TaskCheckInterval is how long an idle worker waits before polling
+	// again; small values give fast pickup.
+	TaskCheckInterval time.Duration
+	// ShutdownTimeout bounds a graceful stop.
+	ShutdownTimeout time.Duration
+	// Logger receives asynq's own log lines.
+	Logger *slog.Logger
+}
+
+// Server runs a Handler for queued attempts.
+type Server struct {
+	srv *asynq.Server
+	h   Handler
+}
+
+// NewServer returns a Server sharing rdb.
+func NewServer(rdb redis.UniversalClient, cfg ServerConfig, h Handler) *Server {
+	s := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency:       cfg.Concurrency,
+		Queues:            cfg.Queues,
+		StrictPriority:    cfg.StrictPriority,
+		TaskCheckInterval: cfg.TaskCheckInterval,
+		ShutdownTimeout:   cfg.ShutdownTimeout,
+		Logger:            slogAdapter{cfg.Logger},
+		LogLevel:          asynq.WarnLevel,
+		// Job errors never reach asynq; only store failures do, retry soon.
+		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration {
+			return time.Duration(min(n+1, 10)) * time.Second
+		},
+	})
+	return &Server{srv: s, h: h}
+}
+
+// Start starts processing in the background.
+func (s *Server) Start() error {
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(TaskType, func(ctx context.Context, t *asynq.Task) error {
+		a, err := ParseAttempt(t.Payload())
+		if err != nil {
+			return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+		}
+		return s.h(ctx, a)
+	})
+	return s.srv.Start(mux)
+}
+
+// Shutdown stops fetching tasks and waits for running ones (up to the
+// shutdown timeout).
+func (s *Server) Shutdown() { s.srv.Shutdown() }
+
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) log(level slog.Level, args ...any) {
+	if a.l != nil {
+		a.l.Log(context.Background(), level, fmt.Sprint(args...), "component", "asynq")
+	}
+}
+func (a slogAdapter) Debug(args ...any) { a.log(slog.LevelDebug, args...) }
+func (a slogAdapter) Info(args ...any)  { a.log(slog.LevelInfo, args...) }
+func (a slogAdapter) Warn(args ...any)  { a.log(slog.LevelWarn, args...) }
+func (a slogAdapter) Error(args ...any) { a.log(slog.LevelError, args...) }
+func (a slogAdapter) Fatal(args ...any) { a.log(slog.LevelError+4, args...) }
