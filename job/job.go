@@ -312,12 +312,13 @@ func init() {
 // structPointer turns validator's StructNamespace ("Knapsack.Items[2].Weight")
 // into a JSON pointer with JSON names ("/items/2/weight").
 func structPointer(t reflect.Type, ns string) string {
-	// drop the root type name
-	if i := indexByte(ns, '.'); i >= 0 {
-		ns = ns[i+1:]
-	} else {
+	// drop the root type name (absent for anonymous struct types)
+	if root := t.Name(); root != "" && strings.HasPrefix(ns, root+".") {
+		ns = ns[len(root)+1:]
+	} else if root != "" && ns == root {
 		return ""
 	}
+	ns = strings.TrimPrefix(ns, ".")
 	var out []byte
 	cur := t
 	for ns != "" {

@@ -1,0 +1,295 @@
+package solvekit_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvekit/solvekit"
+	"github.com/solvekit/solvekit/job"
+	"github.com/solvekit/solvekit/store"
+)
+
+// improver publishes an improving incumbent every 20 ms until its context
+// ends, then returns nothing (so the runtime must keep the last incumbent).
+func improver(name string, opts ...job.Option) *job.Definition {
+	return job.Async(name, func(ctx context.Context, jc *job.Context) (any, error) {
+		for i := 1; ; i++ {
+			if err := jc.Incumbent(map[string]float64{"sum": float64(i)}, float64(i)); err != nil {
+				return nil, err
+			}
+			jc.Progress(float64(i%100)/100, fmt.Sprintf("round %d", i))
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}, append([]job.Option{job.WithSolutionSchema(sumSolution)}, opts...)...)
+}
+
+func waitState(t *testing.T, b *bundle, id string, st job.State) *job.Execution {
+	t.Helper()
+	var e *job.Execution
+	require.Eventually(t, func() bool {
+		var err error
+		e, err = b.svc.Get(context.Background(), id)
+		require.NoError(t, err)
+		return e.State == st
+	}, 10*time.Second, 5*time.Millisecond, "execution never reached %s", st)
+	return e
+}
+
+func TestCancelRunningKeepsIncumbent(t *testing.T) {
+	b := setup(t, setupOpts{defs: []*job.Definition{improver("improve")}})
+	ctx := context.Background()
+	e, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "improve", Instance: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+	waitState(t, b, e.ID, job.StateRunning)
+	require.Eventually(t, func() bool {
+		inc, err := b.svc.Store().Incumbent(ctx, e.ID)
+		return err == nil && len(inc) > 0
+	}, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, b.svc.Cancel(ctx, e.ID))
+	e = waitFor(t, b, e.ID, 10*time.Second)
+	require.Equal(t, job.StateStopped, e.State)
+	require.Equal(t, job.StatusFeasible, e.SolverStatus)
+	require.True(t, e.HasSolution)
+	sol, err := b.svc.Solution(ctx, e.ID)
+	require.NoError(t, err)
+	var s struct{ Sum float64 }
+	require.NoError(t, json.Unmarshal(sol, &s))
+	require.Greater(t, s.Sum, 0.0)
+	require.NotNil(t, e.Objective)
+	require.Equal(t, s.Sum, *e.Objective, "objective is the last incumbent's")
+	// A second cancel is a conflict: the terminal state is never left.
+	require.ErrorIs(t, b.svc.Cancel(ctx, e.ID), job.ErrConflict)
+}
+
+func TestTimeLimitTimesOutWithIncumbent(t *testing.T) {
+	b := setup(t, setupOpts{defs: []*job.Definition{improver("improve", job.WithTimeout(300*time.Millisecond))}})
+	ctx := context.Background()
+	e, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "improve", Instance: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+	e = waitFor(t, b, e.ID, 10*time.Second)
+	require.Equal(t, job.StateTimedOut, e.State)
+	require.Equal(t, job.StatusTimeLimit, e.SolverStatus)
+	require.True(t, e.HasSolution)
+	sol, err := b.svc.Solution(ctx, e.ID)
+	require.NoError(t, err)
+	require.Contains(t, string(sol), `"sum"`)
+}
+
+func TestCancelQueued(t *testing.T) {
+	b := setup(t, setupOpts{noWork: true, defs: []*job.Definition{sumJob()}})
+	ctx := context.Background()
+	e, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "sum", Instance: json.RawMessage(`{"values":[1]}`)})
+	require.NoError(t, err)
+	require.NoError(t, b.svc.Cancel(ctx, e.ID))
+	e, err = b.svc.Get(ctx, e.ID)
+	require.NoError(t, err)
+	require.Equal(t, job.StateStopped, e.State)
+	require.False(t, e.HasSolution)
+	// Its task is gone too.
+	n, err := b.rdb.Exists(ctx, store.TaskKey("default", e.ID+":1")).Result()
+	require.NoError(t, err)
+	require.Zero(t, n)
+}
+
+func TestInvalidInputStoresNothing(t *testing.T) {
+	b := setup(t, setupOpts{noWork: true, defs: []*job.Definition{sumJob()}})
+	ctx := context.Background()
+	before, err := b.rdb.Keys(ctx, "*").Result()
+	require.NoError(t, err)
+	_, err = b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "sum",
+		Instance: json.RawMessage(`{"values":[1,-2,"x"],"extra":true}`),
+		Config:   json.RawMessage(`{"scale":"big","mode":"medium"}`)})
+	require.ErrorIs(t, err, job.ErrInvalid)
+	var je *job.Error
+	require.ErrorAs(t, err, &je)
+	got := map[string]string{}
+	for _, v := range je.Violations {
+		got[v.Pointer] = v.Keyword
+	}
+	require.Equal(t, map[string]string{
+		"/instance":           "additionalProperties",
+		"/instance/values/1":  "minimum",
+		"/instance/values/2":  "type",
+		"/config/scale":       "type",
+		"/config/mode":        "enum",
+	}, got)
+	for _, req := range []solvekit.SubmitRequest{
+		{JobType: "nope", Instance: json.RawMessage(`{}`)},
+		{JobType: "sum"},
+		{JobType: "sum", Instance: json.RawMessage(`{"values":`)},
+		{JobType: "sum", Instance: json.RawMessage(`{"values":[]}`), InstanceID: "x"},
+	} {
+		_, err := b.svc.Submit(ctx, req)
+		require.Error(t, err)
+	}
+	after, err := b.rdb.Keys(ctx, "*").Result()
+	require.NoError(t, err)
+	require.ElementsMatch(t, before, after, "a refused submit stored or enqueued nothing")
+}
+
+func TestFailureKinds(t *testing.T) {
+	var flaky atomic.Int32
+	defs := []*job.Definition{
+		job.Async("fail", func(ctx context.Context, jc *job.Context) (any, error) {
+			return nil, job.Fail("capacity too small", map[string]int{"capacity": 3})
+		}),
+		job.Async("panic", func(ctx context.Context, jc *job.Context) (any, error) {
+			var m map[string]int
+			m["boom"] = 1
+			return nil, nil
+		}),
+		job.Async("flaky", func(ctx context.Context, jc *job.Context) (any, error) {
+			if flaky.Add(1) < 3 {
+				return nil, errors.New("transient")
+			}
+			return map[string]int{"attempt": jc.Attempt}, nil
+		}, job.WithMaxRetries(3)),
+		job.Async("broken", func(ctx context.Context, jc *job.Context) (any, error) {
+			return nil, errors.New("always")
+		}, job.WithMaxRetries(1)),
+		job.Async("badsolution", func(ctx context.Context, jc *job.Context) (any, error) {
+			return map[string]any{"sum": "not a number"}, nil
+		}, job.WithSolutionSchema(sumSolution)),
+	}
+	b := setup(t, setupOpts{defs: defs, cfg: solvekit.Config{RetryDelay: func(int) time.Duration { return 10 * time.Millisecond }}})
+	ctx := context.Background()
+	submit := func(name string) *job.Execution {
+		e, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: name, Instance: json.RawMessage(`{}`)})
+		require.NoError(t, err)
+		return waitFor(t, b, e.ID, 15*time.Second)
+	}
+
+	e := submit("fail")
+	require.Equal(t, job.StateFailed, e.State)
+	require.Equal(t, "failure", e.Error.Kind)
+	require.Equal(t, "capacity too small", e.Error.Message)
+	require.Equal(t, 1, e.Attempt, "expected failures are not retried")
+
+	e = submit("panic")
+	require.Equal(t, job.StateFailed, e.State)
+	require.Equal(t, "panic", e.Error.Kind)
+	require.Contains(t, e.Error.Stack, "lifecycle_test.go")
+
+	e = submit("flaky")
+	require.Equal(t, job.StateSucceeded, e.State)
+	require.Equal(t, 3, e.Attempt)
+	require.Equal(t, 2, e.Retries)
+	sol, err := b.svc.Solution(ctx, e.ID)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"attempt":3}`, string(sol))
+
+	e = submit("broken")
+	require.Equal(t, job.StateFailed, e.State)
+	require.Equal(t, "error", e.Error.Kind)
+	require.Equal(t, 2, e.Attempt)
+
+	e = submit("badsolution")
+	require.Equal(t, job.StateFailed, e.State)
+	require.Equal(t, "invalid_solution", e.Error.Kind)
+	require.Equal(t, "/sum", e.Error.Violations[0].Pointer)
+	require.False(t, e.HasSolution)
+}
+
+func TestSyncJob(t *testing.T) {
+	echo := job.SyncOf("echo", func(ctx context.Context, jc *job.Context, in struct {
+		Msg string `json:"msg" validate:"required"`
+	}) (map[string]string, error) {
+		jc.Logger.Info("echoing", "msg", in.Msg)
+		return map[string]string{"echo": in.Msg}, nil
+	})
+	b := setup(t, setupOpts{noWork: true, defs: []*job.Definition{echo}})
+	ctx := context.Background()
+	e, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "echo", Instance: json.RawMessage(`{"msg":"hi"}`)})
+	require.NoError(t, err)
+	require.Equal(t, job.StateSucceeded, e.State)
+	require.Equal(t, job.KindSync, e.Kind)
+	sol, err := b.svc.Solution(ctx, e.ID)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"echo":"hi"}`, string(sol))
+	logs, err := b.svc.Logs(ctx, e.ID, "", 10)
+	require.NoError(t, err)
+	require.Len(t, logs, 1)
+
+	// validator/v10 tags on the typed input: a failure with a pointer.
+	e, err = b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "echo", Instance: json.RawMessage(`{"msg":""}`)})
+	require.NoError(t, err)
+	require.Equal(t, job.StateFailed, e.State)
+	require.Equal(t, "/msg", e.Error.Violations[0].Pointer)
+}
+
+func TestRelaunch(t *testing.T) {
+	b := setup(t, setupOpts{defs: []*job.Definition{sumJob()}})
+	ctx := context.Background()
+	e, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "sum", Instance: json.RawMessage(`{"values":[1,2]}`)})
+	require.NoError(t, err)
+	waitFor(t, b, e.ID, 10*time.Second)
+	_, err = b.svc.Relaunch(ctx, e.ID, solvekit.RelaunchRequest{Config: json.RawMessage(`{"scale":"x"}`)})
+	require.ErrorIs(t, err, job.ErrInvalid)
+	e2, err := b.svc.Relaunch(ctx, e.ID, solvekit.RelaunchRequest{Config: json.RawMessage(`{"scale":10}`)})
+	require.NoError(t, err)
+	require.Equal(t, 2, e2.Attempt)
+	e2 = waitFor(t, b, e.ID, 10*time.Second)
+	require.Equal(t, job.StateSucceeded, e2.State)
+	sol, err := b.svc.Solution(ctx, e.ID)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"sum":30}`, string(sol))
+}
+
+func TestSweeperEnqueuesOrphans(t *testing.T) {
+	b := setup(t, setupOpts{defs: []*job.Definition{sumJob()},
+		cfg: solvekit.Config{QueuedGrace: 200 * time.Millisecond, SweepInterval: 100 * time.Millisecond}})
+	ctx := context.Background()
+	// Simulate a crash between writing the record and enqueueing: write the
+	// record through the store only.
+	now := time.Now().Add(-time.Second)
+	e := &job.Execution{ID: "orphan-1", JobType: "sum", Kind: job.KindAsync, Queue: "default",
+		Config: json.RawMessage(`{"scale":1}`), CreatedAt: now}
+	require.NoError(t, b.svc.Store().Create(ctx, e, json.RawMessage(`{"values":[4]}`)))
+	e = waitFor(t, b, "orphan-1", 10*time.Second)
+	require.Equal(t, job.StateSucceeded, e.State)
+}
+
+func TestLateFinishIgnored(t *testing.T) {
+	b := setup(t, setupOpts{noWork: true, defs: []*job.Definition{sumJob()}})
+	ctx := context.Background()
+	st := b.svc.Store()
+	e := &job.Execution{ID: "late-1", JobType: "sum", Queue: "default", CreatedAt: time.Now()}
+	require.NoError(t, st.Create(ctx, e, json.RawMessage(`{}`)))
+	_, err := st.Start(ctx, "late-1", 1, "w1", time.Now())
+	require.NoError(t, err)
+	// The attempt is declared lost and requeued as attempt 2.
+	res, err := st.Requeue(ctx, "late-1", store.RequeueRequest{Mode: store.Lost, HeartbeatBefore: time.Now().Add(time.Minute), MaxLost: 5}, time.Now())
+	require.NoError(t, err)
+	require.True(t, res.Requeued)
+	require.Equal(t, 2, res.Attempt)
+	// Attempt 1 finishes late: ignored.
+	ok, err := st.Finish(ctx, "late-1", 1, store.Outcome{State: job.StateSucceeded, Solution: json.RawMessage(`{"sum":1}`)}, time.Now())
+	require.NoError(t, err)
+	require.False(t, ok)
+	// Attempt 1's task again: not startable.
+	_, err = st.Start(ctx, "late-1", 1, "w1", time.Now())
+	require.ErrorIs(t, err, store.ErrNotStartable)
+	_, err = st.Start(ctx, "late-1", 2, "w2", time.Now())
+	require.NoError(t, err)
+	ok, err = st.Finish(ctx, "late-1", 2, store.Outcome{State: job.StateSucceeded, Solution: json.RawMessage(`{"sum":2}`)}, time.Now())
+	require.NoError(t, err)
+	require.True(t, ok)
+	// Written once: a second finish of the same attempt is ignored.
+	ok, err = st.Finish(ctx, "late-1", 2, store.Outcome{State: job.StateFailed}, time.Now())
+	require.NoError(t, err)
+	require.False(t, ok)
+	got, err := st.Get(ctx, "late-1")
+	require.NoError(t, err)
+	require.Equal(t, job.StateSucceeded, got.State)
+}

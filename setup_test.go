@@ -1,0 +1,86 @@
+package solvekit_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvekit/solvekit"
+	"github.com/solvekit/solvekit/internal/redistest"
+	"github.com/solvekit/solvekit/job"
+)
+
+func TestMain(m *testing.M) {
+	if url := os.Getenv(workerEnv); url != "" {
+		os.Exit(workerProcess(url)) // a worker started by a crash test
+	}
+	os.Exit(redistest.Main(m))
+}
+
+// bundle is what setup returns: a service on a private database, its
+// Redis client and the database's URL (for worker processes).
+type bundle struct {
+	svc *solvekit.Service
+	rdb *redis.Client
+	url string
+	db  int
+}
+
+type setupOpts struct {
+	cfg     solvekit.Config
+	noWork  bool
+	defs    []*job.Definition
+}
+
+// setup starts a Service (and, unless noWork, a worker) on a fresh
+// database of the package's private Redis.
+func setup(t *testing.T, o setupOpts) *bundle {
+	t.Helper()
+	srv := redistest.Current(t)
+	db := srv.DB(t)
+	rdb := redis.NewClient(srv.Options(db))
+	t.Cleanup(func() { rdb.Close() })
+	cfg := o.cfg
+	cfg.Redis = rdb
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = 8
+	}
+	svc, err := solvekit.New(cfg)
+	require.NoError(t, err)
+	require.NoError(t, svc.Register(o.defs...))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	if !o.noWork {
+		go func() { defer close(done); _ = svc.Work(ctx) }()
+	} else {
+		close(done)
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("worker did not stop")
+		}
+		require.NoError(t, svc.Close())
+	})
+	return &bundle{svc: svc, rdb: rdb, url: srv.URL(db), db: db}
+}
+
+func waitFor(t *testing.T, b *bundle, id string, within time.Duration) *job.Execution {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	e, err := b.svc.Wait(ctx, id)
+	require.NoError(t, err, "execution %s did not finish within %s (last: %+v)", id, within, e)
+	return e
+}
