@@ -118,11 +118,11 @@ func TestInvalidInputStoresNothing(t *testing.T) {
 		got[v.Pointer] = v.Keyword
 	}
 	require.Equal(t, map[string]string{
-		"/instance":           "additionalProperties",
-		"/instance/values/1":  "minimum",
-		"/instance/values/2":  "type",
-		"/config/scale":       "type",
-		"/config/mode":        "enum",
+		"/instance":          "additionalProperties",
+		"/instance/values/1": "minimum",
+		"/instance/values/2": "type",
+		"/config/scale":      "type",
+		"/config/mode":       "enum",
 	}, got)
 	for _, req := range []solvekit.SubmitRequest{
 		{JobType: "nope", Instance: json.RawMessage(`{}`)},

@@ -33,9 +33,9 @@ type bundle struct {
 }
 
 type setupOpts struct {
-	cfg     solvekit.Config
-	noWork  bool
-	defs    []*job.Definition
+	cfg    solvekit.Config
+	noWork bool
+	defs   []*job.Definition
 }
 
 // setup starts a Service (and, unless noWork, a worker) on a fresh

@@ -57,9 +57,9 @@ type Options struct {
 // Store reads and writes solvekit records on Redis. It is safe for
 // concurrent use.
 type Store struct {
-	rdb   redis.UniversalClient
-	k     keys
-	evMax string
+	rdb    redis.UniversalClient
+	k      keys
+	evMax  string
 	logMax int64
 }
 

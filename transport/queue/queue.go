@@ -112,8 +112,9 @@ func (c *Client) Delete(queue string, a Attempt) error {
 // resume, workers).
 func (c *Client) Inspector() *asynq.Inspector { return c.in }
 
-// Close releases the client (not the shared Redis connection).
-func (c *Client) Close() error { return c.c.Close() }
+// Close releases the client. The Redis connection is shared and owned by
+// whoever created it, so there is nothing of asynq's to close.
+func (c *Client) Close() error { return nil }
 
 // Handler runs one attempt. It returns an error only for infrastructure
 // failures, which asynq retries.
