@@ -39,8 +39,10 @@ type Service struct {
 	rt *runtime_
 
 	closeOnce sync.Once
+	closing   context.Context // done when Close starts
 	stop      context.CancelFunc
-	bg        sync.WaitGroup
+	bg        sync.WaitGroup // background loops
+	workers   sync.WaitGroup // running Work calls
 }
 
 // New connects to Redis (or starts the embedded one) and returns a Service.
@@ -83,7 +85,7 @@ func New(cfg Config) (*Service, error) {
 	s.store = store.New(s.rdb, store.Options{Prefix: cfg.Prefix})
 	s.queue = queue.NewClient(s.rdb)
 	bgctx, stop := context.WithCancel(context.Background())
-	s.stop = stop
+	s.closing, s.stop = bgctx, stop
 	s.rt = newRuntime(s)
 	s.bg.Add(2)
 	go func() { defer s.bg.Done(); s.rt.subscribe(bgctx) }()
@@ -126,13 +128,14 @@ func (s *Service) WorkerID() string { return s.workerID }
 // Embedded reports whether the service runs on its embedded in-memory Redis.
 func (s *Service) Embedded() bool { return s.mini != nil }
 
-// Close stops background work and releases the connections the service
-// opened (not a client passed in Config.Redis). Running sync jobs are
-// cancelled; use Work's context to stop workers gracefully first.
+// Close stops running Work calls (gracefully, as when their context ends),
+// cancels running sync jobs, stops background work and releases the
+// connections the service opened (not a client passed in Config.Redis).
 func (s *Service) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		s.stop()
+		s.workers.Wait()
 		s.rt.cancelAll(errClosed)
 		s.bg.Wait()
 		err = errors.Join(s.queue.Close(), s.closeRedis())

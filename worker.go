@@ -25,6 +25,14 @@ func queueOpts(q string, timeout, delay time.Duration) queue.EnqueueOptions {
 // requeues attempts of dead workers and enqueues queued executions whose
 // task was lost. Any number of processes may call Work on the same Redis.
 func (s *Service) Work(ctx context.Context) error {
+	// Close stops Work too, and waits for it, so that the Redis client is
+	// never closed under a running asynq server.
+	s.workers.Add(1)
+	defer s.workers.Done()
+	ctx, cancelWork := context.WithCancel(ctx)
+	defer cancelWork()
+	stopOnClose := context.AfterFunc(s.closing, cancelWork)
+	defer stopOnClose()
 	queues := map[string]int{}
 	for q, w := range s.cfg.Queues {
 		queues[q] = w
