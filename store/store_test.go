@@ -1,0 +1,214 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvekit/solvekit/internal/redistest"
+	"github.com/solvekit/solvekit/job"
+	"github.com/solvekit/solvekit/store"
+)
+
+func newStore(t *testing.T) *store.Store {
+	return store.New(redistest.Client(t), store.Options{})
+}
+
+func create(t *testing.T, s *store.Store, id, typ, owner string, at time.Time, md map[string]string) {
+	t.Helper()
+	require.NoError(t, s.Create(context.Background(), &job.Execution{ID: id, JobType: typ, Owner: owner,
+		Queue: "default", CreatedAt: at, Metadata: md}, json.RawMessage(`{}`)))
+}
+
+func TestCreateIsUniqueAndRoundTrips(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	at := time.UnixMilli(1_700_000_000_000).UTC()
+	e := &job.Execution{ID: "e1", JobType: "t", Kind: job.KindAsync, Name: "n", Solver: "mip.cbc", Queue: "q",
+		Owner: "u1", InstanceID: "i1", Config: json.RawMessage(`{"a":1}`), Metadata: map[string]string{"k": "v"},
+		Timeout: 1500 * time.Millisecond, MaxRetries: 2, CreatedAt: at}
+	require.NoError(t, s.Create(ctx, e, json.RawMessage(`{"x":1}`)))
+	require.ErrorIs(t, s.Create(ctx, e, nil), job.ErrConflict)
+	got, err := s.Get(ctx, "e1")
+	require.NoError(t, err)
+	require.Equal(t, job.StateQueued, got.State)
+	require.Equal(t, 1, got.Attempt)
+	require.Equal(t, at, got.CreatedAt)
+	require.Equal(t, 1500*time.Millisecond, got.Timeout)
+	require.Equal(t, map[string]string{"k": "v"}, got.Metadata)
+	require.JSONEq(t, `{"a":1}`, string(got.Config))
+	in, err := s.Input(ctx, "e1")
+	require.NoError(t, err)
+	require.JSONEq(t, `{"x":1}`, string(in))
+	_, err = s.Solution(ctx, "e1")
+	require.ErrorIs(t, err, job.ErrNotFound)
+	_, err = s.Get(ctx, "nope")
+	require.ErrorIs(t, err, job.ErrNotFound)
+}
+
+func TestListIndexes(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	base := time.Now().Add(-time.Hour)
+	for i := 0; i < 30; i++ {
+		typ, owner := "a", "u1"
+		if i%3 == 0 {
+			typ = "b"
+		}
+		if i%2 == 0 {
+			owner = "u2"
+		}
+		create(t, s, fmt.Sprintf("e%02d", i), typ, owner, base.Add(time.Duration(i)*time.Minute), map[string]string{"even": fmt.Sprint(i%2 == 0)})
+	}
+	page, total, err := s.List(ctx, store.Filter{}, store.Page{Limit: 5, Offset: 2})
+	require.NoError(t, err)
+	require.EqualValues(t, 30, total)
+	require.Equal(t, "e27", page[0].ID, "newest first")
+	require.Len(t, page, 5)
+
+	_, total, err = s.List(ctx, store.Filter{JobType: "b"}, store.Page{Limit: 100})
+	require.NoError(t, err)
+	require.EqualValues(t, 10, total)
+	page, total, err = s.List(ctx, store.Filter{JobType: "b", Owner: "u2"}, store.Page{Limit: 100})
+	require.NoError(t, err)
+	require.EqualValues(t, 5, total) // i%6==0
+	for _, e := range page {
+		require.Equal(t, "b", e.JobType)
+		require.Equal(t, "u2", e.Owner)
+	}
+	_, total, err = s.List(ctx, store.Filter{State: job.StateQueued, CreatedAfter: base.Add(20 * time.Minute)}, store.Page{Limit: 100})
+	require.NoError(t, err)
+	require.EqualValues(t, 10, total)
+	page, total, err = s.List(ctx, store.Filter{Metadata: map[string]string{"even": "true"}, Owner: "u2"}, store.Page{Limit: 3, Offset: 1})
+	require.NoError(t, err)
+	require.EqualValues(t, 15, total)
+	require.Len(t, page, 3)
+	require.Equal(t, "e26", page[0].ID)
+	// The temporary intersection keys are gone.
+	keys, err := s.Redis().Keys(ctx, "*tmp*").Result()
+	require.NoError(t, err)
+	require.Empty(t, keys)
+}
+
+func TestFollowAndLogs(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	create(t, s, "f1", "t", "", time.Now(), nil)
+	recs := make([]store.LogRecord, 5)
+	for i := range recs {
+		recs[i] = store.LogRecord{Time: time.Now(), Level: "INFO", Message: fmt.Sprint("line ", i), Attempt: 1, Attrs: map[string]any{"i": i}}
+	}
+	require.NoError(t, s.AppendLogs(ctx, "f1", recs))
+	first, err := s.Logs(ctx, "f1", "", 2)
+	require.NoError(t, err)
+	require.Len(t, first, 2)
+	rest, err := s.Logs(ctx, "f1", first[1].ID, 10)
+	require.NoError(t, err)
+	require.Len(t, rest, 3)
+	require.Equal(t, "line 2", rest[0].Message)
+	require.EqualValues(t, 2, rest[0].Attrs["i"])
+
+	evs, cur, err := s.Follow(ctx, "f1", store.Cursor{}, 10*time.Millisecond)
+	require.NoError(t, err)
+	require.Len(t, evs, 6) // queued + 5 log records
+	// Nothing new: Follow blocks, then returns empty.
+	evs, cur2, err := s.Follow(ctx, "f1", cur, 50*time.Millisecond)
+	require.NoError(t, err)
+	require.Empty(t, evs)
+	require.Equal(t, cur, cur2)
+	// A new event wakes a blocked reader.
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		_, _ = s.Start(context.Background(), "f1", 1, "w", time.Now())
+	}()
+	evs, _, err = s.Follow(ctx, "f1", cur, 5*time.Second)
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+	require.Equal(t, "status", evs[0].Type)
+	require.JSONEq(t, `{"state":"running","attempt":1,"worker":"w"}`, string(evs[0].Data))
+}
+
+func TestHeartbeatAndCancel(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	create(t, s, "h1", "t", "", time.Now(), nil)
+	create(t, s, "h2", "t", "", time.Now(), nil)
+	_, err := s.Start(ctx, "h1", 1, "w1", time.Now())
+	require.NoError(t, err)
+	_, err = s.Start(ctx, "h2", 1, "w1", time.Now())
+	require.NoError(t, err)
+	res, err := s.Cancel(ctx, "h1", time.Now())
+	require.NoError(t, err)
+	require.Equal(t, store.CancelRequested, res)
+	cancel, gone, err := s.Heartbeat(ctx, "w1", []store.Running{{ID: "h1", Attempt: 1}, {ID: "h2", Attempt: 1}, {ID: "h3", Attempt: 1}}, time.Now())
+	require.NoError(t, err)
+	require.Equal(t, []string{"h1"}, cancel)
+	require.Equal(t, []string{"h3"}, gone)
+	// Another worker's heartbeat for h2 is refused.
+	_, gone, err = s.Heartbeat(ctx, "w2", []store.Running{{ID: "h2", Attempt: 1}}, time.Now())
+	require.NoError(t, err)
+	require.Equal(t, []string{"h2"}, gone)
+	stale, err := s.Stale(ctx, time.Now().Add(time.Second), 10)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"h1", "h2"}, stale)
+	// A lost attempt whose cancel was requested ends stopped, not requeued.
+	rq, err := s.Requeue(ctx, "h1", store.RequeueRequest{Mode: store.Lost, HeartbeatBefore: time.Now().Add(time.Second), MaxLost: 3}, time.Now())
+	require.NoError(t, err)
+	require.False(t, rq.Requeued)
+	require.Equal(t, job.StateStopped, rq.State)
+	// A fresh heartbeat protects an attempt from being declared lost.
+	rq, err = s.Requeue(ctx, "h2", store.RequeueRequest{Mode: store.Lost, HeartbeatBefore: time.Now().Add(-time.Minute), MaxLost: 3}, time.Now())
+	require.NoError(t, err)
+	require.False(t, rq.Requeued)
+	require.Equal(t, job.StateRunning, rq.State)
+	// Lost too often: failed.
+	rq, err = s.Requeue(ctx, "h2", store.RequeueRequest{Mode: store.Lost, HeartbeatBefore: time.Now().Add(time.Second), MaxLost: 0,
+		Error: &job.ErrorInfo{Kind: "lost", Message: "gone"}}, time.Now())
+	require.NoError(t, err)
+	require.Equal(t, job.StateFailed, rq.State)
+	got, err := s.Get(ctx, "h2")
+	require.NoError(t, err)
+	require.Equal(t, "lost", got.Error.Kind)
+	counts, err := s.CountByState(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, counts[job.StateStopped])
+	require.EqualValues(t, 1, counts[job.StateFailed])
+	require.EqualValues(t, 0, counts[job.StateRunning])
+	// Finished executions can be deleted; their index entries go too.
+	require.NoError(t, s.Delete(ctx, "h2"))
+	_, err = s.Get(ctx, "h2")
+	require.ErrorIs(t, err, job.ErrNotFound)
+	counts, err = s.CountByState(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 0, counts[job.StateFailed])
+}
+
+func TestDeleteRefusesActive(t *testing.T) {
+	s := newStore(t)
+	create(t, s, "d1", "t", "u", time.Now(), nil)
+	require.ErrorIs(t, s.Delete(context.Background(), "d1"), job.ErrConflict)
+}
+
+func TestInstances(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		require.NoError(t, s.CreateInstance(ctx, &store.Instance{ID: fmt.Sprint("i", i), Owner: "u", Format: "json",
+			CreatedAt: time.Now().Add(time.Duration(i) * time.Second)}, []byte(`{"a":1}`)))
+	}
+	list, total, err := s.ListInstances(ctx, "u", store.Page{Limit: 2})
+	require.NoError(t, err)
+	require.EqualValues(t, 3, total)
+	require.Equal(t, "i2", list[0].ID)
+	require.EqualValues(t, 7, list[0].Size)
+	data, err := s.InstanceData(ctx, "i1")
+	require.NoError(t, err)
+	require.JSONEq(t, `{"a":1}`, string(data))
+	require.NoError(t, s.DeleteInstance(ctx, "i1"))
+	_, err = s.GetInstance(ctx, "i1")
+	require.ErrorIs(t, err, job.ErrNotFound)
+}
