@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvekit/solvekit"
+	"github.com/solvekit/solvekit/internal/redistest"
 	"github.com/solvekit/solvekit/job"
 )
 
@@ -18,7 +19,12 @@ import (
 // outcomes, and checks that each reaches a terminal state exactly once and
 // that the counts by state add up.
 func TestConcurrentSubmits(t *testing.T) {
-	const n = 2000
+	// 2,000 on a real redis-server. The embedded miniredis fallback slows
+	// down sharply with thousands of queued tasks, so it gets fewer.
+	n := 2000
+	if redistest.Current(t).Kind == "miniredis" {
+		n = 300
+	}
 	var mu sync.Mutex
 	runs := map[string]int{}
 	def := job.Async("mixed", func(ctx context.Context, jc *job.Context) (any, error) {
@@ -67,7 +73,7 @@ func TestConcurrentSubmits(t *testing.T) {
 	require.Eventually(t, func() bool {
 		c, err := b.svc.Counts(ctx)
 		require.NoError(t, err)
-		return c[job.StateSucceeded]+c[job.StateFailed] == n
+		return c[job.StateSucceeded]+c[job.StateFailed] == int64(n)
 	}, 120*time.Second, 100*time.Millisecond)
 	c, err := b.svc.Counts(ctx)
 	require.NoError(t, err)
@@ -81,7 +87,7 @@ func TestConcurrentSubmits(t *testing.T) {
 	list, count, err := b.svc.List(ctx, solvekit.ListOptions{Limit: 1000})
 	require.NoError(t, err)
 	require.EqualValues(t, n, count)
-	require.Len(t, list, 1000)
+	require.Len(t, list, min(n, 1000))
 	mu.Lock()
 	defer mu.Unlock()
 	require.Len(t, runs, n)
