@@ -44,6 +44,7 @@ type Error struct {
 	Violations []Violation `json:"violations,omitempty"`
 }
 
+// Error formats the message followed by each violation as "pointer: message".
 func (e *Error) Error() string {
 	if len(e.Violations) == 0 {
 		return e.Message
@@ -106,6 +107,7 @@ type Failure struct {
 	Details any
 }
 
+// Error returns the failure message.
 func (f *Failure) Error() string { return f.Message }
 
 // Fail returns an expected failure with a message and optional details
