@@ -293,3 +293,53 @@ func TestLateFinishIgnored(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, job.StateSucceeded, got.State)
 }
+
+// TestCancelFromAnotherProcess cancels through a second Service on the
+// same Redis: the worker learns of it through pub/sub.
+func TestCancelFromAnotherProcess(t *testing.T) {
+	b := setup(t, setupOpts{defs: []*job.Definition{improver("improve")}})
+	ctx := context.Background()
+	other, err := solvekit.New(solvekit.Config{RedisURL: b.url, Logger: b.svc2Logger()})
+	require.NoError(t, err)
+	defer other.Close()
+	require.NoError(t, other.Register(improver("improve")))
+	e, err := other.Submit(ctx, solvekit.SubmitRequest{JobType: "improve", Instance: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+	waitState(t, b, e.ID, job.StateRunning)
+	require.NoError(t, other.Cancel(ctx, e.ID))
+	e, err = other.Wait(ctx, e.ID)
+	require.NoError(t, err)
+	require.Equal(t, job.StateStopped, e.State)
+	require.True(t, e.HasSolution)
+}
+
+// TestCancelFlagSeenByHeartbeat sets the cancel flag without a pub/sub
+// message (as if it were missed): the worker's heartbeat notices it.
+func TestCancelFlagSeenByHeartbeat(t *testing.T) {
+	b := setup(t, setupOpts{defs: []*job.Definition{improver("improve")},
+		cfg: solvekit.Config{HeartbeatInterval: 100 * time.Millisecond}})
+	ctx := context.Background()
+	e, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "improve", Instance: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+	waitState(t, b, e.ID, job.StateRunning)
+	require.NoError(t, b.rdb.HSet(ctx, "{solvekit}:x:"+e.ID, "cancel", "1").Err())
+	e = waitFor(t, b, e.ID, 10*time.Second)
+	require.Equal(t, job.StateStopped, e.State)
+}
+
+// TestSyncCallerGoneStops: a sync job whose caller's context ends is
+// recorded as stopped with its incumbent.
+func TestSyncCallerGoneStops(t *testing.T) {
+	def := job.Sync("slowsync", func(ctx context.Context, jc *job.Context) (any, error) {
+		_ = jc.Incumbent(map[string]float64{"sum": 1}, 1)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}, job.WithSolutionSchema(sumSolution))
+	b := setup(t, setupOpts{noWork: true, defs: []*job.Definition{def}})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	e, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "slowsync", Instance: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+	require.Equal(t, job.StateStopped, e.State)
+	require.True(t, e.HasSolution)
+}

@@ -76,6 +76,9 @@ func setup(t *testing.T, o setupOpts) *bundle {
 	return &bundle{svc: svc, rdb: rdb, url: srv.URL(db), db: db}
 }
 
+// svc2Logger is the logger for extra services in a test: discarded.
+func (b *bundle) svc2Logger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
 func waitFor(t *testing.T, b *bundle, id string, within time.Duration) *job.Execution {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
