@@ -101,10 +101,27 @@ func ErrorCode(err error) Code {
 
 // Failure is an expected job failure: the job ran and decided the input
 // cannot be solved or processed. It is recorded with its message and
-// details and never retried. Create one with Fail.
+// details and never retried. Create one with Fail or FailWith.
 type Failure struct {
+	// Message says what went wrong, for the execution record.
 	Message string
+	// Details is any JSON-encodable context (stored with the execution).
 	Details any
+	// Err is the underlying error, if any (see Unwrap).
+	Err error
+}
+
+// Unwrap returns the underlying error, so errors.Is and errors.As see
+// through a failure.
+func (f *Failure) Unwrap() error { return f.Err }
+
+// FailWith marks err as an expected failure: recorded with err's message
+// and the details, never retried, and still matchable with errors.Is.
+func FailWith(err error, details any) error {
+	if err == nil {
+		return nil
+	}
+	return &Failure{Message: err.Error(), Details: details, Err: err}
 }
 
 // Error returns the failure message.

@@ -201,6 +201,17 @@ func WithSolvers(defaultSolver string, names ...string) Option {
 	return func(d *Definition) { d.DefaultSolver, d.Solvers = defaultSolver, names }
 }
 
+// WithError records an error found while building a definition (for
+// plugins such as solver.App that check their own setup); the registry
+// refuses the definition with it.
+func WithError(err error) Option {
+	return func(d *Definition) {
+		if d.err == nil {
+			d.err = err
+		}
+	}
+}
+
 // Sync defines a job that runs inside Submit (and inside the REST request
 // that submits it) and answers with its result. It is recorded like an
 // async execution.

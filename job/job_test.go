@@ -154,3 +154,15 @@ func TestErrors(t *testing.T) {
 	require.True(t, job.StateQueued.Valid())
 	require.False(t, job.State("lost").Valid())
 }
+
+func TestFailWithUnwraps(t *testing.T) {
+	base := errors.New("binary missing")
+	err := job.FailWith(base, map[string]string{"package": "coinor-cbc"})
+	require.ErrorIs(t, err, base)
+	var f *job.Failure
+	require.ErrorAs(t, err, &f)
+	require.Equal(t, "binary missing", f.Message)
+	require.NoError(t, job.FailWith(nil, nil))
+	d := job.Async("x", func(context.Context, *job.Context) (any, error) { return nil, nil }, job.WithError(base))
+	require.ErrorIs(t, d.Err(), base)
+}
