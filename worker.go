@@ -126,6 +126,7 @@ func (s *Service) sweepLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.SweepInterval)
 	defer t.Stop()
 	lastQueued := time.Time{}
+	var queuedOffset int64
 	for {
 		select {
 		case <-ctx.Done():
@@ -138,7 +139,7 @@ func (s *Service) sweepLoop(ctx context.Context) {
 		}
 		s.sweepLost(ctx)
 		if time.Since(lastQueued) >= s.cfg.QueuedGrace {
-			s.sweepQueued(ctx)
+			queuedOffset = s.sweepQueued(ctx, queuedOffset)
 			lastQueued = time.Now()
 		}
 	}
@@ -177,12 +178,21 @@ func (s *Service) sweepLost(ctx context.Context) {
 	}
 }
 
+// sweepPage is how many queued executions one sweep checks; a longer
+// backlog is covered page by page over successive sweeps.
+const sweepPage = 1000
+
 // sweepQueued makes sure every queued execution older than QueuedGrace has
 // a task, enqueueing the ones a crash between record and enqueue left out.
-func (s *Service) sweepQueued(ctx context.Context) {
-	recs, err := s.store.QueuedBefore(ctx, nowUTC().Add(-s.cfg.QueuedGrace), 1000)
+// It checks one page per call and returns the offset of the next page.
+func (s *Service) sweepQueued(ctx context.Context, offset int64) int64 {
+	recs, err := s.store.QueuedBefore(ctx, nowUTC().Add(-s.cfg.QueuedGrace), offset, sweepPage)
 	if err != nil || len(recs) == 0 {
-		return
+		return 0
+	}
+	next := offset + int64(len(recs))
+	if len(recs) < sweepPage {
+		next = 0
 	}
 	keys := make([]string, len(recs))
 	for i, e := range recs {
@@ -190,7 +200,7 @@ func (s *Service) sweepQueued(ctx context.Context) {
 	}
 	exists, err := s.store.ExistingKeys(ctx, keys)
 	if err != nil {
-		return
+		return next
 	}
 	for i, e := range recs {
 		if exists[i] {
@@ -200,4 +210,5 @@ func (s *Service) sweepQueued(ctx context.Context) {
 			s.cfg.Logger.Warn("solvekit: queued execution had no task; enqueued", "execution", e.ID, "attempt", e.Attempt)
 		}
 	}
+	return next
 }

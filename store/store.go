@@ -569,10 +569,11 @@ func (s *Store) Stale(ctx context.Context, before time.Time, limit int64) ([]str
 }
 
 // QueuedBefore returns up to limit queued executions created before t,
-// oldest first (the sweeper makes sure each has a task).
-func (s *Store) QueuedBefore(ctx context.Context, t time.Time, limit int64) ([]*job.Execution, error) {
+// oldest first, skipping the first offset (the sweeper pages through them
+// to make sure each has a task).
+func (s *Store) QueuedBefore(ctx context.Context, t time.Time, offset, limit int64) ([]*job.Execution, error) {
 	ids, err := s.rdb.ZRangeByScore(ctx, s.k.ixState(job.StateQueued), &redis.ZRangeBy{
-		Min: "-inf", Max: "(" + ms(t), Count: limit,
+		Min: "-inf", Max: "(" + ms(t), Offset: offset, Count: limit,
 	}).Result()
 	if err != nil {
 		return nil, err
