@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -159,5 +161,21 @@ func (s *Store) Follow(ctx context.Context, id string, cur Cursor, block time.Du
 			}
 		}
 	}
+	// Interleave the two streams by id (time, then sequence) so that a
+	// reader sees log records and status changes in the order they happened.
+	sort.SliceStable(out, func(i, j int) bool { return streamIDLess(out[i].ID, out[j].ID) })
 	return out, cur, nil
+}
+
+func streamIDLess(a, b string) bool {
+	am, as, _ := strings.Cut(a, "-")
+	bm, bs, _ := strings.Cut(b, "-")
+	an, _ := strconv.ParseUint(am, 10, 64)
+	bn, _ := strconv.ParseUint(bm, 10, 64)
+	if an != bn {
+		return an < bn
+	}
+	asq, _ := strconv.ParseUint(as, 10, 64)
+	bsq, _ := strconv.ParseUint(bs, 10, 64)
+	return asq < bsq
 }
