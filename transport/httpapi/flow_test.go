@@ -1,0 +1,223 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvekit/solvekit/transport/client"
+	"github.com/solvekit/solvekit/transport/httpapi"
+)
+
+func TestFlow(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := context.Background()
+	p := e.addUser("planner1", httpapi.RolePlanner)
+
+	// sync job answers with its result
+	ex, err := p.c.CreateExecution(ctx, httpapi.ExecutionCreate{JobType: "echo", Instance: json.RawMessage(`{"a":1}`)}, 0)
+	require.NoError(t, err)
+	require.Equal(t, "succeeded", string(ex.State))
+	require.JSONEq(t, `{"a":1}`, string(ex.Solution))
+	require.True(t, strings.HasPrefix(ex.JobKey, "jk_"))
+
+	// async with ?wait=
+	ex, err = p.c.CreateExecution(ctx, httpapi.ExecutionCreate{JobType: "sum", Instance: json.RawMessage(`{"values":[1,2,3]}`),
+		Metadata: map[string]string{"team": "a"}}, 10*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, "succeeded", string(ex.State))
+	require.JSONEq(t, `{"sum":6}`, string(ex.Solution))
+
+	got, err := p.c.GetExecution(ctx, ex.ID)
+	require.NoError(t, err)
+	require.Empty(t, got.JobKey, "the job key is shown once")
+	sol, err := p.c.ExecutionData(ctx, ex.ID, "")
+	require.NoError(t, err)
+	require.JSONEq(t, `{"sum":6}`, string(sol))
+
+	// the job key reads its execution and nothing else
+	jk := e.client(client.WithJobKey(ex.JobKey))
+	st, err := jk.ExecutionStatus(ctx, ex.ID)
+	require.NoError(t, err)
+	require.Equal(t, "succeeded", string(st.State))
+	_, err = jk.ListExecutions(ctx, client.ExecutionFilter{}, client.Page{})
+	require.Equal(t, 403, client.StatusCode(err))
+
+	list, err := p.c.ListExecutions(ctx, client.ExecutionFilter{Metadata: map[string]string{"team": "a"}}, client.Page{})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, list.TotalEntries)
+
+	logs, err := p.c.ExecutionLog(ctx, ex.ID, "", client.Page{})
+	require.NoError(t, err)
+	require.Len(t, logs.Records, 1)
+
+	// instances: JSON and multipart MPS
+	in, err := p.c.CreateInstance(ctx, httpapi.InstanceCreate{Name: "i1", JobType: "sum", Data: json.RawMessage(`{"values":[4]}`)})
+	require.NoError(t, err)
+	ex, err = p.c.CreateExecution(ctx, httpapi.ExecutionCreate{JobType: "sum", InstanceID: in.ID}, 10*time.Second)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"sum":4}`, string(ex.Solution))
+	mps, err := p.c.UploadInstance(ctx, "model.mps", strings.NewReader("NAME x\nENDATA\n"), "", "")
+	require.NoError(t, err)
+	require.Equal(t, "mps", mps.Format)
+	data, err := p.c.InstanceData(ctx, mps.ID)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"format":"mps","model":"NAME x\nENDATA\n"}`, string(data))
+	rep, err := p.c.CheckInstance(ctx, in.ID, httpapi.CheckRequest{})
+	require.NoError(t, err)
+	require.True(t, rep.Valid)
+
+	// files
+	_, err = p.c.UploadFile(ctx, ex.ID, "report.txt", "text/plain", strings.NewReader("hello"))
+	require.NoError(t, err)
+	fl, err := p.c.ListFiles(ctx, ex.ID)
+	require.NoError(t, err)
+	require.Len(t, fl.Files, 1)
+	b, ct, err := p.c.DownloadFile(ctx, ex.ID, "report.txt")
+	require.NoError(t, err)
+	require.Equal(t, "hello", string(b))
+	require.Equal(t, "text/plain", ct)
+
+	// stop a running execution
+	ex, err = p.c.CreateExecution(ctx, httpapi.ExecutionCreate{JobType: "slow", Instance: json.RawMessage(`{}`)}, 0)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		s, err := p.c.ExecutionStatus(ctx, ex.ID)
+		return err == nil && s.State == "running"
+	}, 10*time.Second, 20*time.Millisecond)
+	_, err = p.c.StopExecution(ctx, ex.ID)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		s, err := p.c.ExecutionStatus(ctx, ex.ID)
+		return err == nil && s.State == "stopped"
+	}, 10*time.Second, 20*time.Millisecond)
+
+	// relaunch, patch, delete
+	ex2, err := p.c.PatchExecution(ctx, ex.ID, httpapi.ExecutionPatch{Name: ptr("renamed")}, "name")
+	require.NoError(t, err)
+	require.Equal(t, "renamed", ex2.Name)
+	require.NoError(t, p.c.DeleteExecution(ctx, ex.ID))
+	_, err = p.c.GetExecution(ctx, ex.ID)
+	require.Equal(t, 404, client.StatusCode(err))
+
+	// operations (admin)
+	a := e.admin()
+	qs, err := a.c.ListQueues(ctx)
+	require.NoError(t, err)
+	require.NotEmpty(t, qs.Queues)
+	q, err := a.c.PauseQueue(ctx, "default")
+	require.NoError(t, err)
+	require.True(t, q.Paused)
+	q, err = a.c.ResumeQueue(ctx, "default")
+	require.NoError(t, err)
+	require.False(t, q.Paused)
+	ws, err := a.c.ListWorkers(ctx)
+	require.NoError(t, err)
+	require.NotEmpty(t, ws.Workers)
+	jt, err := a.c.SetJobTypePaused(ctx, "sum", true)
+	require.NoError(t, err)
+	require.True(t, jt.IsPaused)
+	_, err = p.c.CreateExecution(ctx, httpapi.ExecutionCreate{JobType: "sum", Instance: json.RawMessage(`{"values":[1]}`)}, 0)
+	require.Equal(t, 503, client.StatusCode(err))
+	_, err = a.c.SetJobTypePaused(ctx, "sum", false)
+	require.NoError(t, err)
+	status, err := a.c.Status(ctx)
+	require.NoError(t, err)
+	require.Contains(t, status.JobTypes, "sum")
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestSSE follows an execution's events: queued, running, progress,
+// incumbent and succeeded arrive in this order, then the stream ends.
+func TestSSE(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p := e.addUser("planner1", httpapi.RolePlanner)
+	ex, err := p.c.CreateExecution(ctx, httpapi.ExecutionCreate{JobType: "sum", Instance: json.RawMessage(`{"values":[1,2]}`)}, 0)
+	require.NoError(t, err)
+	var seq []string
+	incumbentID := ""
+	err = p.c.Events(ctx, ex.ID, "", func(ev client.Event) error {
+		if ev.Type == "incumbent" {
+			incumbentID = ev.ID
+		}
+		name := ev.Type
+		if ev.Type == "status" {
+			var s struct{ State string }
+			require.NoError(t, json.Unmarshal(ev.Data, &s))
+			name = s.State
+		}
+		seq = append(seq, name)
+		return nil
+	})
+	require.NoError(t, err)
+	// log records are buffered by the job's logger, so they may arrive
+	// anywhere after running; the rest is strictly ordered.
+	var noLog []string
+	for _, s := range seq {
+		if s != "log" {
+			noLog = append(noLog, s)
+		}
+	}
+	require.Equal(t, []string{"queued", "running", "progress", "incumbent", "succeeded"}, noLog)
+	require.Contains(t, seq, "log")
+
+	// resuming after the incumbent replays only what followed it
+	var rest []string
+	require.NoError(t, p.c.Events(ctx, ex.ID, incumbentID, func(ev client.Event) error {
+		rest = append(rest, ev.Type)
+		return nil
+	}))
+	require.Contains(t, rest, "status")
+	require.NotContains(t, rest, "incumbent")
+	require.NotContains(t, rest, "progress")
+
+	// a job key can follow its execution; a bad Last-Event-ID is a 400
+	jk := e.client(client.WithJobKey(ex.JobKey))
+	require.NoError(t, jk.Events(ctx, ex.ID, "", func(client.Event) error { return nil }))
+	err = jk.Events(ctx, ex.ID, "garbage", func(client.Event) error { return nil })
+	require.Equal(t, 400, client.StatusCode(err))
+}
+
+// TestRoutesDocumented: every registered route is in the OpenAPI
+// document and every documented operation reaches its registered route.
+func TestRoutesDocumented(t *testing.T) {
+	e := newEnv(t, envOpts{opts: httpapi.Options{AllowSignup: true}})
+	registered := map[string]bool{}
+	for _, p := range httpapi.RegisteredPatterns(e.h) {
+		registered[p] = true
+	}
+	documented := map[string]bool{}
+	for path, item := range e.doc.Paths.Map() {
+		for method := range item.Operations() {
+			documented[method+" "+path] = true
+			// the private mux routes a request for the documented
+			// operation to the very same pattern
+			concrete := strings.NewReplacer("{id}", "0190a4d2-7a52-7c2e-8000-000000000000", "{name}", "x").Replace(path)
+			req, _ := http.NewRequest(method, concrete, nil)
+			require.Equal(t, method+" "+path, httpapi.MuxPattern(e.h, req))
+		}
+	}
+	keys := func(m map[string]bool) []string {
+		var out []string
+		for k := range m {
+			out = append(out, k)
+		}
+		sort.Strings(out)
+		return out
+	}
+	require.Equal(t, keys(registered), keys(documented))
+	require.Contains(t, documented, "POST /signup")
+	require.GreaterOrEqual(t, len(documented), 45)
+	// job type schemas are embedded
+	require.NotNil(t, e.doc.Components.Schemas["jobType.sum.instance"])
+	require.NotNil(t, e.doc.Components.Schemas["jobType.sum.solution"])
+}
