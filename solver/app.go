@@ -167,8 +167,13 @@ func (a *App) defaultSolver() string {
 // description, schemas, solvers with the default, queue and timeout, with
 // Extra set to the App (so the runtime finds it as a job.InstanceChecker).
 // opts are applied after the App's own settings and may override them.
+//
+// An App that cannot run (no solvers, a nil solver, or a DefaultSolver that
+// selects none of Solvers) yields a definition whose Err reports it, so the
+// registry refuses it at registration instead of failing every execution.
 func (a *App) Definition(opts ...job.Option) *job.Definition {
 	base := []job.Option{
+		job.WithError(a.validate()),
 		job.WithDescription(a.Description),
 		job.WithInstanceSchema(a.InstanceSchema),
 		job.WithConfigSchema(a.ConfigSchema),
@@ -184,6 +189,25 @@ func (a *App) Definition(opts ...job.Option) *job.Definition {
 	d := job.Async(a.Name, a.run, append(base, opts...)...)
 	d.Extra = a
 	return d
+}
+
+// validate reports why the App cannot run, or nil.
+func (a *App) validate() error {
+	if len(a.Solvers) == 0 {
+		return fmt.Errorf("solver: app %q has no solvers", a.Name)
+	}
+	for _, n := range a.SolverNames() {
+		if a.Solvers[n] == nil {
+			return fmt.Errorf("solver: app %q: solver %q is nil", a.Name, n)
+		}
+	}
+	if a.DefaultSolver != "" {
+		if _, _, _, err := a.Resolve(a.DefaultSolver); err != nil {
+			return fmt.Errorf("solver: app %q: default solver %q is not one of %s",
+				a.Name, a.DefaultSolver, strings.Join(a.SolverNames(), ", "))
+		}
+	}
+	return nil
 }
 
 // Resolve returns the solver a requested name selects, with its App key and

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvekit/solvekit/job"
+	"github.com/solvekit/solvekit/registry"
 	"github.com/solvekit/solvekit/solver"
 )
 
@@ -148,9 +149,36 @@ func TestUnknownSolverFails(t *testing.T) {
 	require.Equal(t, map[string]any{"solver": "gurobi", "available": []string{"a", "b"}}, f.Details)
 	require.Empty(t, s.calls)
 
-	_, err = run(t, context.Background(), &solver.App{Name: "empty"}, &job.Context{})
+	// An App without solvers is refused at registration (below); run
+	// anyway, it fails every execution.
+	_, err = (&solver.App{Name: "empty"}).Definition().Func(context.Background(), &job.Context{})
 	require.ErrorAs(t, err, &f)
 	require.Contains(t, f.Message, "no solvers")
+}
+
+func TestDefinitionRefusesBrokenApp(t *testing.T) {
+	s := &seen{}
+	for _, tc := range []struct {
+		name string
+		app  *solver.App
+		want string
+	}{
+		{"no solvers", &solver.App{Name: "a"}, `app "a" has no solvers`},
+		{"nil solver", &solver.App{Name: "a", Solvers: map[string]solver.Solver{"x": nil}}, `solver "x" is nil`},
+		{"unknown default", &solver.App{Name: "a", Solvers: map[string]solver.Solver{"x": s.solver("x"), "y": s.solver("y")}, DefaultSolver: "z"},
+			`default solver "z" is not one of x, y`},
+		{"unknown default family", &solver.App{Name: "a", Solvers: map[string]solver.Solver{"x": s.solver("x")}, DefaultSolver: "z.fast"},
+			`default solver "z.fast" is not one of x`},
+	} {
+		def := tc.app.Definition()
+		require.ErrorContains(t, def.Err(), tc.want, tc.name)
+		err := registry.New().Register(def)
+		require.ErrorContains(t, err, tc.want, tc.name)
+	}
+	// A default naming a sub-solver of a known family is fine.
+	app := &solver.App{Name: "a", Solvers: map[string]solver.Solver{"mip": s.solver("mip")}, DefaultSolver: "mip.cbc"}
+	require.NoError(t, app.Definition().Err())
+	require.NoError(t, registry.New().Register(app.Definition()))
 }
 
 type shift struct {

@@ -37,7 +37,10 @@
 // Input.SubSolver = "sub" (unless "name.sub" is itself a key), so one
 // solver can front several engines ("mip.cbc", "mip.glpk"). Without a
 // "solver" field the App's DefaultSolver runs. An unknown name fails the
-// execution (job.Fail) listing the available solvers.
+// execution (job.Fail) listing the available solvers; Service.Submit
+// already refuses it as invalid. App.Definition reports an App that
+// cannot run (no solvers, a nil solver, a DefaultSolver that selects
+// none of them) through the definition's Err, so the registry refuses it.
 //
 // # Time limits
 //
@@ -68,4 +71,7 @@
 //
 // Package solver/external provides solvers that run CBC and GLPK as
 // external processes.
+//
+// docs/writing-a-solver.md is the full guide to writing a plugin; its
+// listings are this package's example_writing_test.go, compiled and run.
 package solver

@@ -1,0 +1,302 @@
+//go:build unix
+
+package external_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvekit/solvekit"
+	"github.com/solvekit/solvekit/internal/redistest"
+	"github.com/solvekit/solvekit/job"
+	"github.com/solvekit/solvekit/solver"
+	"github.com/solvekit/solvekit/solver/external"
+)
+
+// These tests run MIPApp through the whole Service: Submit → queue →
+// Work (CBC or glpsol as a process) → the execution record, on the
+// package's private Redis.
+
+// startService returns a Service running MIPApp("mip") with a worker, on
+// a fresh database; both stop when t ends.
+func startService(t *testing.T, opts ...external.Option) *solvekit.Service {
+	t.Helper()
+	srv := redistest.Current(t)
+	rdb := redis.NewClient(srv.Options(srv.DB(t)))
+	t.Cleanup(func() { rdb.Close() })
+	svc, err := solvekit.New(solvekit.Config{
+		Redis:       rdb,
+		Concurrency: 4,
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	require.NoError(t, err)
+	require.NoError(t, svc.Register(external.MIPApp("mip", opts...).Definition()))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = svc.Work(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		require.NoError(t, svc.Close())
+	})
+	return svc
+}
+
+func submit(t *testing.T, svc *solvekit.Service, m external.Model, req solvekit.SubmitRequest) string {
+	t.Helper()
+	raw, err := json.Marshal(m)
+	require.NoError(t, err)
+	req.JobType, req.Instance = "mip", raw
+	e, err := svc.Submit(context.Background(), req)
+	require.NoError(t, err)
+	require.Equal(t, job.StateQueued, e.State)
+	return e.ID
+}
+
+func waitDone(t *testing.T, svc *solvekit.Service, id string, within time.Duration) *job.Execution {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	e, err := svc.Wait(ctx, id)
+	require.NoError(t, err, "execution %s did not finish within %s: %+v", id, within, e)
+	return e
+}
+
+func storedSolution(t *testing.T, svc *solvekit.Service, id string) external.Solution {
+	t.Helper()
+	raw, err := svc.Solution(context.Background(), id)
+	require.NoError(t, err)
+	var s external.Solution
+	require.NoError(t, json.Unmarshal(raw, &s))
+	return s
+}
+
+// waitIncumbent polls until the running execution has stored an
+// incumbent (its record then carries the objective).
+func waitIncumbent(t *testing.T, svc *solvekit.Service, id string, within time.Duration) *job.Execution {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		e, err := svc.Get(context.Background(), id)
+		require.NoError(t, err)
+		require.False(t, e.State.Terminal(), "ended before an incumbent was stored: %+v", e)
+		if e.State == job.StateRunning && e.Objective != nil {
+			return e
+		}
+		require.True(t, time.Now().Before(deadline), "no incumbent within %s", within)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestServiceSolvesHandModels: the MPS and LP models whose optimum is
+// worked out by hand beside tinyMPS and tinyLP (9 and 8) are solved by
+// CBC and by GLPK through the Service, and the record stores that
+// objective with solver status optimal.
+func TestServiceSolvesHandModels(t *testing.T) {
+	svc := startService(t)
+	cases := []struct {
+		name  string
+		model external.Model
+		obj   float64
+		vars  map[string]float64
+	}{
+		{"mps", external.Model{Format: external.FormatMPS, Model: tinyMPS}, 9, map[string]float64{"a": 1, "b": 1}},
+		{"lp", external.Model{Format: external.FormatLP, Model: tinyLP}, 8, map[string]float64{"y": 4}},
+	}
+	for _, engine := range []string{"cbc", "glpk", "mip.glpk"} {
+		for _, tc := range cases {
+			t.Run(engine+"/"+tc.name, func(t *testing.T) {
+				if strings.HasSuffix(engine, "cbc") {
+					needCBC(t)
+				} else {
+					needGLPK(t)
+				}
+				id := submit(t, svc, tc.model, solvekit.SubmitRequest{Config: json.RawMessage(`{"solver":"` + engine + `"}`)})
+				e := waitDone(t, svc, id, 30*time.Second)
+				require.Equal(t, job.StateSucceeded, e.State, "%+v", e.Error)
+				require.Equal(t, job.StatusOptimal, e.SolverStatus)
+				require.Equal(t, engine, e.Solver)
+				require.NotNil(t, e.Objective)
+				require.InDelta(t, tc.obj, *e.Objective, 1e-6)
+				sol := storedSolution(t, svc, id)
+				require.Equal(t, job.StatusOptimal, sol.Status)
+				require.InDelta(t, tc.obj, *sol.Objective, 1e-6)
+				require.Len(t, sol.Variables, len(tc.vars))
+				for k, v := range tc.vars {
+					require.InDelta(t, v, sol.Variables[k], 1e-6, k)
+				}
+				require.InDelta(t, tc.obj, e.KPIs["objective"], 1e-6)
+				require.Equal(t, strings.TrimPrefix(engine, "mip."), e.SolverLog["solver"])
+				require.EqualValues(t, solver.StatusCodeOptimal, e.SolverLog["status_code"])
+				require.InDelta(t, tc.obj, e.SolverLog["best_solution"], 1e-6)
+				logs, err := svc.Logs(context.Background(), id, "", 1000)
+				require.NoError(t, err)
+				out := 0
+				for _, l := range logs {
+					if l.Attrs["stream"] == "stdout" {
+						out++
+					}
+				}
+				require.Greater(t, out, 3, "the solver's output is in the execution log")
+			})
+		}
+	}
+}
+
+// TestServiceCBCLogReadableWhileRunning runs CBC for 4 s (config
+// time_limit) on a knapsack it needs minutes for and reads the execution
+// log while the record still says running: CBC's lines are there before
+// the execution ends. The run ends timed_out with status time_limit and
+// CBC's best solution.
+func TestServiceCBCLogReadableWhileRunning(t *testing.T) {
+	needCBC(t)
+	svc := startService(t)
+	k := newMKP(200, 15, 7)
+	ctx := context.Background()
+	start := time.Now()
+	id := submit(t, svc, external.Model{Format: external.FormatMPS, Model: k.MPS()},
+		solvekit.SubmitRequest{Config: json.RawMessage(`{"solver":"cbc","time_limit":4}`)})
+
+	var whileRunning, cbcLines int
+	var firstSeen time.Duration
+	var incumbentWhileRunning bool
+	var e *job.Execution
+	for {
+		// Logs first, then the state: lines read before a "running" state
+		// were readable while the execution ran.
+		logs, err := svc.Logs(ctx, id, "", 10000)
+		require.NoError(t, err)
+		e, err = svc.Get(ctx, id)
+		require.NoError(t, err)
+		if e.State.Terminal() {
+			break
+		}
+		if e.State == job.StateRunning {
+			n, c := 0, 0
+			for _, l := range logs {
+				if l.Attrs["stream"] == "stdout" && l.Attrs["solver"] == "cbc" {
+					n++
+					if strings.HasPrefix(l.Message, "Cbc") || strings.Contains(l.Message, "Integer solution of") {
+						c++
+					}
+				}
+			}
+			if n > 0 && whileRunning == 0 {
+				firstSeen = time.Since(start)
+			}
+			whileRunning, cbcLines = n, c
+			incumbentWhileRunning = incumbentWhileRunning || e.Objective != nil
+		}
+		require.Less(t, time.Since(start), 30*time.Second)
+		time.Sleep(50 * time.Millisecond)
+	}
+	took := time.Since(start)
+	t.Logf("first CBC line read %v after submit; %d lines (%d Cbc/solution lines) read while running; ended %s after %v",
+		firstSeen, whileRunning, cbcLines, e.State, took)
+	require.Greater(t, whileRunning, 0, "no CBC output was readable while the execution ran")
+	require.Greater(t, cbcLines, 0, "CBC's progress lines were readable while it ran")
+	require.True(t, incumbentWhileRunning, "the incumbent objective is on the record while it runs")
+	require.Less(t, firstSeen, 3*time.Second)
+
+	require.Equal(t, job.StateTimedOut, e.State)
+	require.Equal(t, job.StatusTimeLimit, e.SolverStatus)
+	sol := storedSolution(t, svc, id)
+	require.InDelta(t, k.verify(t, sol.Variables), *e.Objective, 1e-6)
+	require.EqualValues(t, solver.StatusCodeTimeLimit, e.SolverLog["status_code"])
+	require.Less(t, took, 10*time.Second)
+}
+
+// TestServiceCBCStopKeepsIncumbent stops CBC mid-solve with
+// Service.Cancel once an incumbent is stored: the execution is stopped
+// with CBC's best solution (complete, feasible, at least as good as the
+// incumbent seen before the stop).
+func TestServiceCBCStopKeepsIncumbent(t *testing.T) {
+	needCBC(t)
+	svc := startService(t)
+	k := newMKP(200, 15, 7)
+	ctx := context.Background()
+	id := submit(t, svc, external.Model{Format: external.FormatMPS, Model: k.MPS()}, solvekit.SubmitRequest{})
+	seen := waitIncumbent(t, svc, id, 20*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	stopAt := time.Now()
+	require.NoError(t, svc.Cancel(ctx, id))
+	e := waitDone(t, svc, id, 20*time.Second)
+	t.Logf("stopped %v after Cancel", time.Since(stopAt))
+	require.Less(t, time.Since(stopAt), 5*time.Second)
+
+	require.Equal(t, job.StateStopped, e.State)
+	require.Equal(t, job.StatusFeasible, e.SolverStatus)
+	require.True(t, e.HasSolution)
+	sol := storedSolution(t, svc, id)
+	require.NotEmpty(t, sol.Variables, "CBC writes its best solution on SIGINT")
+	profit := k.verify(t, sol.Variables)
+	require.InDelta(t, profit, *e.Objective, 1e-6)
+	require.GreaterOrEqual(t, *e.Objective, *seen.Objective-1e-6, "maximisation: the stop keeps at least the incumbent seen")
+	require.NotNil(t, e.BestBound)
+	require.GreaterOrEqual(t, *e.BestBound, *e.Objective-1e-6)
+}
+
+// TestServiceTimeLimitExternal gives CBC and GLPK a 3 s execution timeout
+// (the runtime's deadline, passed on to the solver with headroom): each
+// stops on its own and the execution is timed_out with status time_limit
+// and the solver's best solution.
+func TestServiceTimeLimitExternal(t *testing.T) {
+	svc := startService(t)
+	k := newMKP(200, 15, 7)
+	for _, engine := range []string{"cbc", "glpk"} {
+		t.Run(engine, func(t *testing.T) {
+			if engine == "cbc" {
+				needCBC(t)
+			} else {
+				needGLPK(t)
+			}
+			start := time.Now()
+			id := submit(t, svc, external.Model{Format: external.FormatMPS, Model: k.MPS()},
+				solvekit.SubmitRequest{Solver: engine, Timeout: 3 * time.Second})
+			e := waitDone(t, svc, id, 30*time.Second)
+			t.Logf("%s: %s/%s after %v", engine, e.State, e.SolverStatus, time.Since(start))
+			require.Less(t, time.Since(start), 8*time.Second)
+			require.Equal(t, job.StateTimedOut, e.State, "%+v", e.Error)
+			require.Equal(t, job.StatusTimeLimit, e.SolverStatus)
+			sol := storedSolution(t, svc, id)
+			require.Equal(t, job.StatusTimeLimit, sol.Status)
+			require.NotEmpty(t, sol.Variables)
+			require.InDelta(t, k.verify(t, sol.Variables), *e.Objective, 1e-6)
+		})
+	}
+}
+
+// TestServiceGLPKStopKeepsLogIncumbent stops glpsol, which dies on SIGINT
+// without writing a solution: the execution is stopped with the best
+// objective from its log, and a warning check says the variables are
+// unknown.
+func TestServiceGLPKStopKeepsLogIncumbent(t *testing.T) {
+	needGLPK(t)
+	svc := startService(t)
+	k := newMKP(200, 15, 7)
+	ctx := context.Background()
+	id := submit(t, svc, external.Model{Format: external.FormatMPS, Model: k.MPS()}, solvekit.SubmitRequest{Solver: "glpk"})
+	seen := waitIncumbent(t, svc, id, 20*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	require.NoError(t, svc.Cancel(ctx, id))
+	e := waitDone(t, svc, id, 20*time.Second)
+	require.Equal(t, job.StateStopped, e.State)
+	require.Equal(t, job.StatusFeasible, e.SolverStatus)
+	sol := storedSolution(t, svc, id)
+	require.Nil(t, sol.Variables)
+	require.GreaterOrEqual(t, *sol.Objective, *seen.Objective-1e-6)
+	require.Equal(t, *sol.Objective, *e.Objective)
+	var warned bool
+	for _, c := range e.Checks {
+		warned = warned || (c.Name == "variables_known" && c.IsWarning)
+	}
+	require.True(t, warned, "checks: %+v", e.Checks)
+}
