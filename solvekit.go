@@ -35,6 +35,9 @@ type Service struct {
 	store    *store.Store
 	queue    *queue.Client
 	workerID string
+	// fused: Submit writes the record and its asynq task in one script
+	// (every Redis but Cluster, where the two live in different slots).
+	fused bool
 
 	rt *runtime_
 
@@ -84,6 +87,8 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.store = store.New(s.rdb, store.Options{Prefix: cfg.Prefix})
 	s.queue = queue.NewClient(s.rdb)
+	_, cluster := s.rdb.(*redis.ClusterClient)
+	s.fused = !cluster
 	bgctx, stop := context.WithCancel(context.Background())
 	s.closing, s.stop = bgctx, stop
 	s.rt = newRuntime(s)

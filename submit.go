@@ -55,10 +55,21 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (*job.Execution
 	if t.Def.Kind == job.KindSync {
 		return s.runSync(ctx, t, e, input)
 	}
+	a := queue.Attempt{ID: e.ID, Attempt: 1}
+	if s.fused {
+		// One script writes the record and its task: one round trip, and
+		// never one without the other.
+		qt := queue.NewTask(a, queue.EnqueueOptions{Queue: e.Queue, Timeout: e.Timeout}, time.Now())
+		if err := s.store.CreateWithTask(ctx, e, input, &store.Task{ID: qt.ID, Queue: qt.Queue, Key: qt.Key,
+			PendingKey: qt.PendingKey, QueuesKey: qt.QueuesKey, Msg: qt.Msg, PendingSince: qt.PendingSince}); err != nil {
+			return nil, err
+		}
+		return e, nil
+	}
 	if err := s.store.Create(ctx, e, input); err != nil {
 		return nil, err
 	}
-	if _, err := s.queue.Enqueue(ctx, queue.Attempt{ID: e.ID, Attempt: 1}, queue.EnqueueOptions{Queue: e.Queue, Timeout: e.Timeout}); err != nil {
+	if _, err := s.queue.Enqueue(ctx, a, queue.EnqueueOptions{Queue: e.Queue, Timeout: e.Timeout}); err != nil {
 		// The record is stored: the sweeper enqueues it after QueuedGrace.
 		s.cfg.Logger.Warn("solvekit: enqueue failed; the sweeper will retry", "execution", e.ID, "err", err)
 	}

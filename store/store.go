@@ -52,12 +52,18 @@ type Options struct {
 	// LogMaxLen caps each execution's log stream (approximately). Default
 	// 100000 records.
 	LogMaxLen int
+	// Pipelines is how many pipelines of hot-path writes (create, start,
+	// finish) may be on the wire at once; calls made meanwhile wait and go
+	// out together in the next one. Default 1: under load one pipeline
+	// carries everything that arrived during the previous one.
+	Pipelines int
 }
 
 // Store reads and writes solvekit records on Redis. It is safe for
 // concurrent use.
 type Store struct {
 	rdb    redis.UniversalClient
+	b      *batcher
 	k      keys
 	evMax  string
 	logMax int64
@@ -74,7 +80,7 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if opts.LogMaxLen <= 0 {
 		opts.LogMaxLen = 100000
 	}
-	return &Store{rdb: rdb, k: keys{opts.Prefix}, evMax: strconv.Itoa(opts.EventsMaxLen), logMax: int64(opts.LogMaxLen)}
+	return &Store{rdb: rdb, b: newBatcher(rdb, opts.Pipelines), k: keys{opts.Prefix}, evMax: strconv.Itoa(opts.EventsMaxLen), logMax: int64(opts.LogMaxLen)}
 }
 
 // Redis returns the client the store uses.
@@ -96,6 +102,28 @@ func notFound(id string) error {
 // e.State (queued, or running for sync jobs run in place). It fails with a
 // conflict if the id exists.
 func (s *Store) Create(ctx context.Context, e *job.Execution, input json.RawMessage) error {
+	return s.CreateWithTask(ctx, e, input, nil)
+}
+
+// Task is a queue task written in the same script as the record it runs
+// (see transport/queue.Task, which builds it in asynq's layout). Its keys
+// must live on the same Redis node as the store's: not on Redis Cluster.
+type Task struct {
+	// ID is the task's id; Queue the queue's name.
+	ID, Queue string
+	// Key is the task's hash, PendingKey the queue's pending list and
+	// QueuesKey the set of queue names.
+	Key, PendingKey, QueuesKey string
+	// Msg is the encoded task message; PendingSince the enqueue time as
+	// Unix nanoseconds.
+	Msg          []byte
+	PendingSince string
+}
+
+// CreateWithTask is Create that also writes the execution's queue task in
+// the same atomic step when task is not nil: the record and its task then
+// appear together or not at all, in one round trip.
+func (s *Store) CreateWithTask(ctx context.Context, e *job.Execution, input json.RawMessage, task *Task) error {
 	if e.State == "" {
 		e.State = job.StateQueued
 	}
@@ -103,23 +131,33 @@ func (s *Store) Create(ctx context.Context, e *job.Execution, input json.RawMess
 		e.Attempt = 1
 	}
 	fields := encode(e)
-	keys := []string{s.k.meta(e.ID), s.k.input(e.ID), s.k.events(e.ID), s.k.running(),
-		s.k.ixAll(), s.k.ixState(e.State), s.k.ixType(e.JobType)}
+	keys := make([]string, 0, 12)
+	keys = append(keys, s.k.meta(e.ID), s.k.input(e.ID), s.k.events(e.ID), s.k.running())
+	argv := make([]any, 0, 9+len(fields))
+	argv = append(argv, ms(e.CreatedAt), []byte(input), string(e.State), s.evMax)
+	if task != nil {
+		keys = append(keys, task.Key, task.PendingKey, task.QueuesKey)
+		argv = append(argv, "1", task.ID, task.Msg, task.Queue, task.PendingSince)
+	} else {
+		argv = append(argv, "0", "", "", "", "")
+	}
+	keys = append(keys, s.k.ixAll(), s.k.ixState(e.State), s.k.ixType(e.JobType))
 	if e.Owner != "" {
 		keys = append(keys, s.k.ixOwner(e.Owner))
 	}
 	if e.InstanceID != "" {
 		keys = append(keys, s.k.ixInstance(e.InstanceID))
 	}
-	argv := make([]any, 0, 4+len(fields))
-	argv = append(argv, ms(e.CreatedAt), []byte(input), string(e.State), s.evMax)
 	argv = append(argv, fields...)
-	n, err := createScript.Run(ctx, s.rdb, keys, argv...).Int()
+	n, err := s.b.run(ctx, createScript, keys, argv...).Int()
 	if err != nil {
 		return fmt.Errorf("store: create %s: %w", e.ID, err)
 	}
-	if n == 0 {
+	switch n {
+	case 0:
 		return &job.Error{Code: job.CodeConflict, Message: fmt.Sprintf("execution %q exists", e.ID)}
+	case -1:
+		return &job.Error{Code: job.CodeConflict, Message: fmt.Sprintf("task %q exists", task.ID)}
 	}
 	return nil
 }
@@ -314,7 +352,7 @@ var ErrNotStartable = errors.New("store: execution not startable")
 func (s *Store) Start(ctx context.Context, id string, attempt int, worker string, now time.Time) (*Started, error) {
 	keys := []string{s.k.meta(id), s.k.input(id), s.k.events(id), s.k.ixState(job.StateQueued),
 		s.k.ixState(job.StateRunning), s.k.running()}
-	res, err := startScript.Run(ctx, s.rdb, keys, id, attempt, worker, ms(now), s.evMax).Slice()
+	res, err := s.b.run(ctx, startScript, keys, id, attempt, worker, ms(now), s.evMax).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("store: start %s: %w", id, err)
 	}
@@ -388,7 +426,7 @@ func (s *Store) Finish(ctx context.Context, id string, attempt int, o Outcome, n
 	addJ("kpis", o.KPIs, len(o.KPIs) > 0)
 	addJ("log_json", o.SolverLog, len(o.SolverLog) > 0)
 	addJ("error", o.Error, o.Error != nil)
-	n, err := finishScript.Run(ctx, s.rdb, keys, argv...).Int()
+	n, err := s.b.run(ctx, finishScript, keys, argv...).Int()
 	if err != nil {
 		return false, fmt.Errorf("store: finish %s: %w", id, err)
 	}

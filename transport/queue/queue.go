@@ -64,6 +64,15 @@ type EnqueueOptions struct {
 	Timeout time.Duration
 }
 
+// taskTimeout is asynq's timeout for the task. asynq defaults to 30 min;
+// give the job its own limit plus slack, or a year when it has none.
+func (o EnqueueOptions) taskTimeout() time.Duration {
+	if o.Timeout > 0 {
+		return o.Timeout + time.Minute
+	}
+	return 365 * 24 * time.Hour
+}
+
 // maxTaskRetries covers infrastructure failures only (the handler returns
 // an error only when it could not reach the store); job retries are new
 // attempts, each its own task.
@@ -75,13 +84,7 @@ func (c *Client) Enqueue(ctx context.Context, a Attempt, o EnqueueOptions) (bool
 	if o.Queue == "" {
 		o.Queue = "default"
 	}
-	// asynq defaults to a 30 min timeout; give the job its own limit plus
-	// slack, or a year when it has none.
-	timeout := 365 * 24 * time.Hour
-	if o.Timeout > 0 {
-		timeout = o.Timeout + time.Minute
-	}
-	opts := []asynq.Option{asynq.TaskID(a.TaskID()), asynq.Queue(o.Queue), asynq.MaxRetry(maxTaskRetries), asynq.Timeout(timeout)}
+	opts := []asynq.Option{asynq.TaskID(a.TaskID()), asynq.Queue(o.Queue), asynq.MaxRetry(maxTaskRetries), asynq.Timeout(o.taskTimeout())}
 	if o.Delay > 0 {
 		opts = append(opts, asynq.ProcessIn(o.Delay))
 	}

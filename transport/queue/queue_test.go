@@ -78,3 +78,61 @@ func TestEnqueueOncePerAttemptAndRun(t *testing.T) {
 	require.NoError(t, c.Delete("other", b))
 	require.NoError(t, c.Delete("nope", b))
 }
+
+// TestNewTaskIsAsynqsLayout: a task written from NewTask (as store.CreateWithTask
+// does, in one script with the record) is byte for byte the message asynq's
+// own Client writes, and asynq's Inspector and Server treat it as their own.
+func TestNewTaskIsAsynqsLayout(t *testing.T) {
+	rdb := redistest.Client(t)
+	c := queue.NewClient(rdb)
+	ctx := context.Background()
+	for _, timeout := range []time.Duration{0, 90 * time.Second} {
+		o := queue.EnqueueOptions{Queue: "fused", Timeout: timeout}
+		viaAsynq := queue.Attempt{ID: "a" + timeout.String(), Attempt: 1}
+		_, err := c.Enqueue(ctx, viaAsynq, o)
+		require.NoError(t, err)
+		asynqMsg, err := rdb.HGet(ctx, "asynq:{fused}:t:"+viaAsynq.TaskID(), "msg").Bytes()
+		require.NoError(t, err)
+
+		// the same attempt id, so the two messages must be identical
+		tk := queue.NewTask(viaAsynq, o, time.Now())
+		require.Equal(t, asynqMsg, tk.Msg, "timeout %s", timeout)
+		require.Equal(t, "asynq:{fused}:t:"+viaAsynq.TaskID(), tk.Key)
+		require.Equal(t, "asynq:{fused}:pending", tk.PendingKey)
+		require.Equal(t, "asynq:queues", tk.QueuesKey)
+	}
+
+	// Write one the way create.lua does and let asynq inspect and run it.
+	a := queue.Attempt{ID: "fused-exec", Attempt: 3}
+	tk := queue.NewTask(a, queue.EnqueueOptions{Queue: "fused", Timeout: time.Minute}, time.Now())
+	pipe := rdb.TxPipeline()
+	pipe.SAdd(ctx, tk.QueuesKey, tk.Queue)
+	pipe.HSet(ctx, tk.Key, "msg", tk.Msg, "state", "pending", "pending_since", tk.PendingSince)
+	pipe.LPush(ctx, tk.PendingKey, tk.ID)
+	_, err := pipe.Exec(ctx)
+	require.NoError(t, err)
+	info, err := c.Inspector().GetTaskInfo("fused", tk.ID)
+	require.NoError(t, err)
+	require.Equal(t, queue.TaskType, info.Type)
+	require.Equal(t, []byte(a.TaskID()), info.Payload)
+	require.Equal(t, "pending", info.State.String())
+	require.Equal(t, 2*time.Minute, info.Timeout)
+
+	var mu sync.Mutex
+	var got []queue.Attempt
+	srv := queue.NewServer(rdb, queue.ServerConfig{Concurrency: 2, Queues: map[string]int{"fused": 1},
+		TaskCheckInterval: 5 * time.Millisecond}, func(ctx context.Context, a queue.Attempt) error {
+		mu.Lock()
+		got = append(got, a)
+		mu.Unlock()
+		return nil
+	})
+	require.NoError(t, srv.Start())
+	defer srv.Shutdown()
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 3
+	}, 5*time.Second, 5*time.Millisecond)
+	require.Contains(t, got, a)
+}

@@ -1,0 +1,137 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// batcher sends the store's hot-path scripts (create, start, finish) in
+// pipelines, group-commit style: a call made while maxInflight pipelines
+// are already on the wire waits for one of them to return and then goes
+// out together with every other call that arrived meanwhile. An idle call
+// is sent at once, so a lone caller pays no added latency, while under load
+// N concurrent calls cost one round trip instead of N, which is where most
+// of the client's and Redis's CPU per job goes. Each script still runs
+// atomically on its own; a pipeline is not a transaction.
+//
+// Calls whose arguments are large (big instances or solutions) bypass the
+// batcher, so that a multi-megabyte write never holds small ones back.
+type batcher struct {
+	rdb         redis.UniversalClient
+	maxInflight int
+
+	mu       sync.Mutex
+	queue    []*scriptCall
+	inflight int
+}
+
+// batchBypass is the argument size above which a call is sent on its own.
+const batchBypass = 64 << 10
+
+type scriptCall struct {
+	script *redis.Script
+	keys   []string
+	args   []any
+	cmd    *redis.Cmd
+	done   chan struct{}
+}
+
+func newBatcher(rdb redis.UniversalClient, maxInflight int) *batcher {
+	if maxInflight <= 0 {
+		maxInflight = 1
+	}
+	return &batcher{rdb: rdb, maxInflight: maxInflight}
+}
+
+// run runs script like script.Run, possibly in a pipeline with other calls.
+// When ctx ends before the call was sent, the script is not run at all.
+func (b *batcher) run(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
+	if argSize(args) > batchBypass {
+		return script.Run(ctx, b.rdb, keys, args...)
+	}
+	c := &scriptCall{script: script, keys: keys, args: args, done: make(chan struct{})}
+	b.mu.Lock()
+	b.queue = append(b.queue, c)
+	if b.inflight < b.maxInflight {
+		b.inflight++
+		go b.flush()
+	}
+	b.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.cmd
+	case <-ctx.Done():
+	}
+	// Withdraw the call if it has not been taken into a pipeline yet.
+	b.mu.Lock()
+	for i, q := range b.queue {
+		if q == c {
+			b.queue = append(b.queue[:i], b.queue[i+1:]...)
+			b.mu.Unlock()
+			cmd := redis.NewCmd(ctx)
+			cmd.SetErr(ctx.Err())
+			return cmd
+		}
+	}
+	b.mu.Unlock()
+	// Already on the wire: its result is the truth, and it comes soon.
+	<-c.done
+	return c.cmd
+}
+
+// flush sends pipelines until no call is waiting.
+func (b *batcher) flush() {
+	for {
+		b.mu.Lock()
+		batch := b.queue
+		b.queue = nil
+		if len(batch) == 0 {
+			b.inflight--
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+		b.send(batch)
+	}
+}
+
+func (b *batcher) send(batch []*scriptCall) {
+	ctx := context.Background()
+	if len(batch) == 1 {
+		c := batch[0]
+		c.cmd = c.script.Run(ctx, b.rdb, c.keys, c.args...)
+		close(c.done)
+		return
+	}
+	pipe := b.rdb.Pipeline()
+	for _, c := range batch {
+		c.cmd = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
+	}
+	_, _ = pipe.Exec(ctx)
+	for _, c := range batch {
+		// A server that restarted or flushed its script cache answers
+		// NOSCRIPT: run that call again with the script's source.
+		if err := c.cmd.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			c.cmd = c.script.Run(ctx, b.rdb, c.keys, c.args...)
+		}
+		close(c.done)
+	}
+}
+
+func argSize(args []any) int {
+	n := 0
+	for _, a := range args {
+		switch v := a.(type) {
+		case []byte:
+			n += len(v)
+		case string:
+			n += len(v)
+		default:
+			n += 8
+		}
+	}
+	return n
+}

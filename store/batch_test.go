@@ -1,0 +1,105 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvekit/solvekit/internal/redistest"
+	"github.com/solvekit/solvekit/job"
+	"github.com/solvekit/solvekit/store"
+)
+
+// TestBatchedCallsUnderConcurrency: concurrent creates, starts and finishes
+// share pipelines; each call still gets its own result, conflicts and
+// stale attempts included, and a flushed script cache (NOSCRIPT) is
+// recovered from.
+func TestBatchedCallsUnderConcurrency(t *testing.T) {
+	rdb := redistest.Client(t)
+	s := store.New(rdb, store.Options{Pipelines: 1})
+	ctx := context.Background()
+	now := time.Now()
+	const n = 200
+	run := func(f func(i int) error) {
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs <- f(i) }()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+	}
+	id := func(i int) string { return fmt.Sprintf("b%03d", i) }
+	require.NoError(t, rdb.ScriptFlush(ctx).Err())
+	run(func(i int) error {
+		return s.Create(ctx, &job.Execution{ID: id(i), JobType: "t", Queue: "default", CreatedAt: now},
+			json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)))
+	})
+	// a second create of every id is a conflict, reported to each caller
+	run(func(i int) error {
+		err := s.Create(ctx, &job.Execution{ID: id(i), JobType: "t", Queue: "default", CreatedAt: now}, json.RawMessage(`{}`))
+		if !strings.Contains(fmt.Sprint(err), "exists") {
+			return fmt.Errorf("want a conflict, got %v", err)
+		}
+		return nil
+	})
+	require.NoError(t, rdb.ScriptFlush(ctx).Err())
+	run(func(i int) error {
+		st, err := s.Start(ctx, id(i), 1, "w", now)
+		if err != nil {
+			return err
+		}
+		if want := fmt.Sprintf(`{"i":%d}`, i); string(st.Input) != want || st.Execution.ID != id(i) {
+			return fmt.Errorf("start %s got %s %s", id(i), st.Execution.ID, st.Input)
+		}
+		// the wrong attempt is not startable
+		if _, err := s.Start(ctx, id(i), 2, "w", now); err == nil {
+			return fmt.Errorf("attempt 2 of %s started", id(i))
+		}
+		return nil
+	})
+	run(func(i int) error {
+		ok, err := s.Finish(ctx, id(i), 1, store.Outcome{State: job.StateSucceeded, SolverStatus: job.StatusOptimal,
+			Solution: json.RawMessage(fmt.Sprintf(`{"s":%d}`, i))}, now)
+		if err != nil || !ok {
+			return fmt.Errorf("finish %s: %v %v", id(i), ok, err)
+		}
+		return nil
+	})
+	counts, err := s.CountByState(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, n, counts[job.StateSucceeded])
+	sol, err := s.Solution(ctx, id(7))
+	require.NoError(t, err)
+	require.JSONEq(t, `{"s":7}`, string(sol))
+}
+
+// TestCreateWithTask writes the record and its queue task in one step; a
+// second create with the same id writes neither.
+func TestCreateWithTask(t *testing.T) {
+	rdb := redistest.Client(t)
+	s := store.New(rdb, store.Options{})
+	ctx := context.Background()
+	task := &store.Task{ID: "t1:1", Queue: "q", Key: "asynq:{q}:t:t1:1", PendingKey: "asynq:{q}:pending",
+		QueuesKey: "asynq:queues", Msg: []byte("msg"), PendingSince: "1"}
+	e := &job.Execution{ID: "t1", JobType: "t", Queue: "q", CreatedAt: time.Now()}
+	require.NoError(t, s.CreateWithTask(ctx, e, json.RawMessage(`{}`), task))
+	m, err := rdb.HGetAll(ctx, task.Key).Result()
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"msg": "msg", "state": "pending", "pending_since": "1"}, m)
+	require.Equal(t, []string{"t1:1"}, rdb.LRange(ctx, task.PendingKey, 0, -1).Val())
+	require.True(t, rdb.SIsMember(ctx, task.QueuesKey, "q").Val())
+
+	require.ErrorIs(t, s.CreateWithTask(ctx, e, json.RawMessage(`{}`), task), job.ErrConflict)
+	require.EqualValues(t, 1, rdb.LLen(ctx, task.PendingKey).Val(), "nothing enqueued twice")
+}
