@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/solvekit/solvekit/job"
@@ -179,6 +180,9 @@ type reporter struct {
 
 	mu       sync.Mutex
 	lastProg time.Time
+	// published is set once an incumbent write was attempted, so that the
+	// finish deletes the incumbent key even if that write's answer was lost.
+	published atomic.Bool
 }
 
 func (p *reporter) Progress(fraction float64, msg string) {
@@ -199,6 +203,7 @@ func (p *reporter) Incumbent(sol json.RawMessage, objective *float64) error {
 	if err := p.t.ValidateSolution(sol); err != nil {
 		return fmt.Errorf("incumbent refused: %w", err)
 	}
+	p.published.Store(true)
 	return p.s.store.SetIncumbent(context.Background(), p.id, p.attempt, sol, objective)
 }
 
@@ -293,7 +298,11 @@ func (s *Service) record(t *registry.Type, e *job.Execution, jc *job.Context, ct
 	res := asResult(fr.value)
 	inc, incObj := jc.LastIncumbent()
 	out := store.Outcome{SolverStatus: res.Status, Objective: res.Objective, BestBound: res.BestBound,
-		Gap: res.Gap, Stats: res.Stats, Checks: res.Checks, KPIs: res.KPIs, SolverLog: res.SolverLog}
+		Gap: res.Gap, Stats: res.Stats, Checks: res.Checks, KPIs: res.KPIs, SolverLog: res.SolverLog,
+		Incumbent: inc != nil}
+	if r, ok := jc.Reporter.(*reporter); ok && r.published.Load() {
+		out.Incumbent = true
+	}
 
 	stopped := errors.Is(cause, errStopped)
 	timedOut := errors.Is(cause, errTimeLimit) || (!stopped && fr.err == nil && res.Status == job.StatusTimeLimit)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -26,7 +27,14 @@ type batcher struct {
 	mu       sync.Mutex
 	queue    []*scriptCall
 	inflight int
+	// kick wakes an idle flusher. Flushers stay alive for flusherIdle
+	// after their last pipeline: a goroutine per pipeline would pay for
+	// growing a fresh stack through go-redis every time.
+	kick chan struct{}
 }
+
+// flusherIdle is how long a flusher waits for more calls before it exits.
+const flusherIdle = time.Second
 
 // batchBypass is the argument size above which a call is sent on its own.
 const batchBypass = 64 << 10
@@ -43,7 +51,7 @@ func newBatcher(rdb redis.UniversalClient, maxInflight int) *batcher {
 	if maxInflight <= 0 {
 		maxInflight = 1
 	}
-	return &batcher{rdb: rdb, maxInflight: maxInflight}
+	return &batcher{rdb: rdb, maxInflight: maxInflight, kick: make(chan struct{}, 1)}
 }
 
 // run runs script like script.Run, possibly in a pipeline with other calls.
@@ -55,11 +63,19 @@ func (b *batcher) run(ctx context.Context, script *redis.Script, keys []string, 
 	c := &scriptCall{script: script, keys: keys, args: args, done: make(chan struct{})}
 	b.mu.Lock()
 	b.queue = append(b.queue, c)
-	if b.inflight < b.maxInflight {
+	start := b.inflight < b.maxInflight
+	if start {
 		b.inflight++
-		go b.flush()
 	}
 	b.mu.Unlock()
+	if start {
+		go b.flush()
+	} else {
+		select {
+		case b.kick <- struct{}{}:
+		default:
+		}
+	}
 	select {
 	case <-c.done:
 		return c.cmd
@@ -82,19 +98,33 @@ func (b *batcher) run(ctx context.Context, script *redis.Script, keys []string, 
 	return c.cmd
 }
 
-// flush sends pipelines until no call is waiting.
+// flush sends pipelines while calls arrive, and exits after flusherIdle
+// without any.
 func (b *batcher) flush() {
+	idle := time.NewTimer(flusherIdle)
+	defer idle.Stop()
 	for {
 		b.mu.Lock()
 		batch := b.queue
 		b.queue = nil
-		if len(batch) == 0 {
+		b.mu.Unlock()
+		if len(batch) > 0 {
+			b.send(batch)
+			continue
+		}
+		idle.Reset(flusherIdle)
+		select {
+		case <-b.kick:
+			continue
+		case <-idle.C:
+		}
+		b.mu.Lock()
+		if len(b.queue) == 0 {
 			b.inflight--
 			b.mu.Unlock()
 			return
 		}
 		b.mu.Unlock()
-		b.send(batch)
 	}
 }
 

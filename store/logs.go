@@ -97,7 +97,11 @@ type Event struct {
 }
 
 // Events returns up to limit events after the cursor ("" from the start).
+// It creates the stream from the record first when needed (EnsureEvents).
 func (s *Store) Events(ctx context.Context, id, after string, limit int) ([]Event, error) {
+	if _, err := s.EnsureEvents(ctx, id); err != nil {
+		return nil, err
+	}
 	start := "-"
 	if after != "" {
 		start = "(" + after
@@ -127,7 +131,8 @@ type Cursor struct {
 // Follow blocks up to block for new events and log records after the
 // cursor and returns them (log records as events of type "log") with the
 // advanced cursor. It returns no events when block passes quietly. Each
-// call holds one connection while it blocks.
+// call holds one connection while it blocks. Call EnsureEvents once before
+// following an execution: its stream may not exist yet.
 func (s *Store) Follow(ctx context.Context, id string, cur Cursor, block time.Duration) ([]Event, Cursor, error) {
 	ev, lg := cur.Events, cur.Log
 	if ev == "" {

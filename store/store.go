@@ -15,15 +15,25 @@ import (
 	"github.com/solvekit/solvekit/job"
 )
 
-//go:embed lua/*.lua
+//go:embed lua/*.lua lua/lib/*.lua
 var luaFS embed.FS
 
+// script loads lua/<name>.lua, with the event-stream helpers of
+// lua/lib/events.lua in front when it calls them.
 func script(name string) *redis.Script {
 	b, err := luaFS.ReadFile("lua/" + name + ".lua")
 	if err != nil {
 		panic(err)
 	}
-	return redis.NewScript(string(b))
+	src := string(b)
+	if strings.Contains(src, "ensure_events(") {
+		lib, err := luaFS.ReadFile("lua/lib/events.lua")
+		if err != nil {
+			panic(err)
+		}
+		src = string(lib) + "\n" + src
+	}
+	return redis.NewScript(src)
 }
 
 var (
@@ -35,6 +45,7 @@ var (
 	heartbeatScript = script("heartbeat")
 	reportScript    = script("report")
 	deleteScript    = script("delete")
+	ensureScript    = script("ensure_events")
 )
 
 // DefaultPrefix is the key prefix used when Options.Prefix is empty. The
@@ -131,10 +142,10 @@ func (s *Store) CreateWithTask(ctx context.Context, e *job.Execution, input json
 		e.Attempt = 1
 	}
 	fields := encode(e)
-	keys := make([]string, 0, 12)
-	keys = append(keys, s.k.meta(e.ID), s.k.input(e.ID), s.k.events(e.ID), s.k.running())
+	keys := make([]string, 0, 11)
+	keys = append(keys, s.k.meta(e.ID), s.k.input(e.ID), s.k.running())
 	argv := make([]any, 0, 9+len(fields))
-	argv = append(argv, ms(e.CreatedAt), []byte(input), string(e.State), s.evMax)
+	argv = append(argv, ms(e.CreatedAt), []byte(input), string(e.State), e.ID)
 	if task != nil {
 		keys = append(keys, task.Key, task.PendingKey, task.QueuesKey)
 		argv = append(argv, "1", task.ID, task.Msg, task.Queue, task.PendingSince)
@@ -153,11 +164,8 @@ func (s *Store) CreateWithTask(ctx context.Context, e *job.Execution, input json
 	if err != nil {
 		return fmt.Errorf("store: create %s: %w", e.ID, err)
 	}
-	switch n {
-	case 0:
+	if n == 0 {
 		return &job.Error{Code: job.CodeConflict, Message: fmt.Sprintf("execution %q exists", e.ID)}
-	case -1:
-		return &job.Error{Code: job.CodeConflict, Message: fmt.Sprintf("task %q exists", task.ID)}
 	}
 	return nil
 }
@@ -370,6 +378,10 @@ func (s *Store) Start(ctx context.Context, id string, attempt int, worker string
 	if err != nil {
 		return nil, err
 	}
+	// The script returns the record as it was; apply what it wrote.
+	at := time.UnixMilli(now.UnixMilli()).UTC()
+	e.State, e.Worker, e.StartedAt, e.Heartbeat = job.StateRunning, worker, &at, &at
+	e.Progress, e.ProgressMsg = 0, ""
 	in, _ := res[2].(string)
 	return &Started{Execution: e, Input: json.RawMessage(in)}, nil
 }
@@ -388,6 +400,9 @@ type Outcome struct {
 	KPIs      map[string]float64
 	SolverLog map[string]any
 	Error     *job.ErrorInfo
+	// Incumbent says the attempt published an incumbent, whose key the
+	// finish then deletes (always checked for attempts after the first).
+	Incumbent bool
 }
 
 // Finish writes the terminal state of a running attempt with its solution
@@ -405,7 +420,11 @@ func (s *Store) Finish(ctx context.Context, id string, attempt int, o Outcome, n
 		has = "1"
 	}
 	evt, _ := json.Marshal(map[string]any{"state": o.State, "attempt": attempt, "solver_status": o.SolverStatus})
-	argv := []any{id, attempt, string(o.State), ms(now), has, []byte(o.Solution), s.evMax, s.k.doneChannel(), evt,
+	inc := "0"
+	if o.Incumbent || attempt > 1 {
+		inc = "1"
+	}
+	argv := []any{id, attempt, string(o.State), ms(now), has, []byte(o.Solution), s.evMax, s.k.doneChannel(), evt, inc,
 		"solver_status", string(o.SolverStatus), "progress", progressOf(o.State)}
 	addF := func(k string, f *float64) {
 		if f != nil {
@@ -485,7 +504,7 @@ func (s *Store) Requeue(ctx context.Context, id string, r RequeueRequest, now ti
 	keys := []string{s.k.meta(id), s.k.solution(id), s.k.incumbent(id), s.k.events(id),
 		s.k.ixState(job.StateQueued), s.k.running(), s.k.ixFinished(), s.k.ixState(job.StateRunning),
 		s.k.ixState(job.StateStopped), s.k.ixState(job.StateFailed), s.k.ixState(job.StateSucceeded),
-		s.k.ixState(job.StateTimedOut)}
+		s.k.ixState(job.StateTimedOut), s.k.log(id)}
 	exp := ""
 	if r.Attempt > 0 {
 		exp = strconv.Itoa(r.Attempt)
@@ -525,7 +544,7 @@ const (
 // publishes its id so the worker running it cancels the job's context.
 func (s *Store) Cancel(ctx context.Context, id string, now time.Time) (CancelResult, error) {
 	keys := []string{s.k.meta(id), s.k.events(id), s.k.ixState(job.StateQueued),
-		s.k.ixState(job.StateStopped), s.k.ixFinished()}
+		s.k.ixState(job.StateStopped), s.k.ixFinished(), s.k.log(id)}
 	res, err := cancelScript.Run(ctx, s.rdb, keys, id, ms(now), s.evMax, s.k.cancelChannel(), s.k.doneChannel()).Text()
 	if err != nil {
 		return "", fmt.Errorf("store: cancel %s: %w", id, err)
@@ -622,7 +641,7 @@ func (s *Store) QueuedBefore(ctx context.Context, t time.Time, offset, limit int
 // Progress records progress of a running attempt and emits a progress event.
 func (s *Store) Progress(ctx context.Context, id string, attempt int, fraction float64, msg string) error {
 	evt, _ := json.Marshal(map[string]any{"progress": fraction, "message": msg, "attempt": attempt})
-	return reportScript.Run(ctx, s.rdb, []string{s.k.meta(id), s.k.events(id), s.k.incumbent(id)},
+	return reportScript.Run(ctx, s.rdb, []string{s.k.meta(id), s.k.events(id), s.k.incumbent(id), s.k.log(id)},
 		attempt, s.evMax, "progress", evt, "",
 		"progress", strconv.FormatFloat(fraction, 'g', -1, 64), "progress_msg", msg).Err()
 }
@@ -637,7 +656,20 @@ func (s *Store) SetIncumbent(ctx context.Context, id string, attempt int, sol js
 		argv = append(argv, "objective", strconv.FormatFloat(*objective, 'g', -1, 64))
 	}
 	argv[3], _ = json.Marshal(evt)
-	return reportScript.Run(ctx, s.rdb, []string{s.k.meta(id), s.k.events(id), s.k.incumbent(id)}, argv...).Err()
+	return reportScript.Run(ctx, s.rdb, []string{s.k.meta(id), s.k.events(id), s.k.incumbent(id), s.k.log(id)}, argv...).Err()
+}
+
+// EnsureEvents creates an execution's event stream from its record when it
+// does not exist yet. Short executions write no events while nobody
+// follows them (their record is the whole history); readers call this
+// before reading the stream so that they see that history as events with
+// stable ids. It reports whether the execution exists.
+func (s *Store) EnsureEvents(ctx context.Context, id string) (bool, error) {
+	n, err := ensureScript.Run(ctx, s.rdb, []string{s.k.meta(id), s.k.events(id), s.k.log(id)}, s.evMax).Int()
+	if err != nil {
+		return false, fmt.Errorf("store: events of %s: %w", id, err)
+	}
+	return n == 1, nil
 }
 
 // Delete removes a finished execution with its data, logs and index

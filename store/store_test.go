@@ -112,6 +112,9 @@ func TestFollowAndLogs(t *testing.T) {
 	require.Equal(t, "line 2", rest[0].Message)
 	require.EqualValues(t, 2, rest[0].Attrs["i"])
 
+	ok, err := s.EnsureEvents(ctx, "f1")
+	require.NoError(t, err)
+	require.True(t, ok)
 	evs, cur, err := s.Follow(ctx, "f1", store.Cursor{}, 10*time.Millisecond)
 	require.NoError(t, err)
 	require.Len(t, evs, 6) // queued + 5 log records
@@ -211,4 +214,86 @@ func TestInstances(t *testing.T) {
 	require.NoError(t, s.DeleteInstance(ctx, "i1"))
 	_, err = s.GetInstance(ctx, "i1")
 	require.ErrorIs(t, err, job.ErrNotFound)
+}
+
+// TestLazyEventStream: a plain life (create, start, finish) writes no event
+// stream; the first reader gets the history the record implies, in order,
+// with the running event no later than the first log record. A report
+// (progress) creates the stream with that history first, and later
+// transitions append to it.
+func TestLazyEventStream(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	statuses := func(evs []store.Event) []string {
+		var out []string
+		for _, e := range evs {
+			var d struct {
+				State   string `json:"state"`
+				Attempt int    `json:"attempt"`
+			}
+			require.NoError(t, json.Unmarshal(e.Data, &d))
+			out = append(out, fmt.Sprintf("%s:%s/%d", e.Type, d.State, d.Attempt))
+		}
+		return out
+	}
+	t0 := time.Now().Add(-time.Minute)
+	create(t, s, "z1", "t", "", t0, nil)
+	_, err := s.Start(ctx, "z1", 1, "w", t0.Add(time.Second))
+	require.NoError(t, err)
+	require.NoError(t, s.AppendLogs(ctx, "z1", []store.LogRecord{{Time: time.Now(), Level: "INFO", Message: "hi", Attempt: 1}}))
+	ok, err := s.Finish(ctx, "z1", 1, store.Outcome{State: job.StateSucceeded, SolverStatus: job.StatusOptimal}, time.Now())
+	require.NoError(t, err)
+	require.True(t, ok)
+	evs, err := s.Events(ctx, "z1", "", 100)
+	require.NoError(t, err)
+	require.Equal(t, []string{"status:queued/1", "status:running/1", "status:succeeded/1"}, statuses(evs))
+	again, err := s.Events(ctx, "z1", "", 100)
+	require.NoError(t, err)
+	require.Equal(t, evs, again, "the history is written once")
+	// Follow interleaves by id: the running event comes before the log record.
+	evs, _, err = s.Follow(ctx, "z1", store.Cursor{}, time.Millisecond)
+	require.NoError(t, err)
+	var order []string
+	for _, e := range evs {
+		order = append(order, e.Type)
+	}
+	require.Equal(t, []string{"status", "status", "log", "status"}, order)
+
+	// A progress report creates the stream with the history first.
+	create(t, s, "z2", "t", "", time.Now(), nil)
+	_, err = s.Start(ctx, "z2", 1, "w", time.Now())
+	require.NoError(t, err)
+	require.NoError(t, s.Progress(ctx, "z2", 1, 0.5, "half"))
+	ok, err = s.Finish(ctx, "z2", 1, store.Outcome{State: job.StateFailed, SolverStatus: job.StatusNotSolved}, time.Now())
+	require.NoError(t, err)
+	require.True(t, ok)
+	evs, err = s.Events(ctx, "z2", "", 100)
+	require.NoError(t, err)
+	require.Equal(t, []string{"status:queued/1", "status:running/1", "progress:/1", "status:failed/1"}, statuses(evs))
+
+	// A retry keeps the first attempt's history before the new attempt's.
+	create(t, s, "z3", "t", "", time.Now(), nil)
+	_, err = s.Start(ctx, "z3", 1, "w", time.Now())
+	require.NoError(t, err)
+	res, err := s.Requeue(ctx, "z3", store.RequeueRequest{Mode: store.Retry, Attempt: 1}, time.Now())
+	require.NoError(t, err)
+	require.True(t, res.Requeued)
+	_, err = s.Start(ctx, "z3", 2, "w", time.Now())
+	require.NoError(t, err)
+	evs, err = s.Events(ctx, "z3", "", 100)
+	require.NoError(t, err)
+	require.Equal(t, []string{"status:queued/1", "status:running/1", "status:queued/2", "status:running/2"}, statuses(evs))
+
+	// Cancelling a queued execution: queued, then stopped.
+	create(t, s, "z4", "t", "", time.Now(), nil)
+	cr, err := s.Cancel(ctx, "z4", time.Now())
+	require.NoError(t, err)
+	require.Equal(t, store.CancelStopped, cr)
+	evs, err = s.Events(ctx, "z4", "", 100)
+	require.NoError(t, err)
+	require.Equal(t, []string{"status:queued/1", "status:stopped/1"}, statuses(evs))
+
+	ok, err = s.EnsureEvents(ctx, "nope")
+	require.NoError(t, err)
+	require.False(t, ok)
 }

@@ -104,7 +104,12 @@ func Start() (*Server, error) {
 		"--dir", dir, "--save", "", "--appendonly", "no",
 		"--databases", fmt.Sprint(databases), "--loglevel", "warning",
 		"--logfile", filepath.Join(dir, "redis.log"))
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	// Its output goes to its log file, not to ours: a server holding the
+	// test binary's stdout open would hang whoever reads it (go test's
+	// fuzzing coordinator waits for a killed worker's output to close).
+	// It dies with the test process (dieWithParent), so a killed test
+	// leaves no server behind.
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start redis-server: %w", err)

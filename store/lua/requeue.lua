@@ -5,7 +5,7 @@
 --   relaunch terminal → queued(attempt+1), clearing the previous result
 -- KEYS[1] meta, KEYS[2] solution, KEYS[3] incumbent, KEYS[4] events, KEYS[5] ix queued,
 -- KEYS[6] running zset, KEYS[7] ix finished, KEYS[8] ix running, KEYS[9] ix stopped, KEYS[10] ix failed,
--- KEYS[11] ix succeeded, KEYS[12] ix timed_out.
+-- KEYS[11] ix succeeded, KEYS[12] ix timed_out, KEYS[13] log stream.
 -- ARGV[1] id, ARGV[2] mode, ARGV[3] expected attempt ('' = any), ARGV[4] now ms,
 -- ARGV[5] heartbeat cutoff ms, ARGV[6] max lost, ARGV[7] events maxlen, ARGV[8] done channel,
 -- ARGV[9] error json ('' none), ARGV[10] new config ('' keep).
@@ -28,6 +28,7 @@ if mode == 'retry' or mode == 'lost' then
   if state ~= 'running' then return {0, st[2], state} end
   if mode == 'lost' then
     if st[4] and st[4] ~= '' and tonumber(st[4]) > tonumber(ARGV[5]) then return {0, st[2], state} end
+    ensure_events(KEYS[1], KEYS[4], KEYS[13], ARGV[7])
     ev('{"state":"lost","attempt":' .. attempt .. '}')
     local lost = tonumber(st[5] or '0') + 1
     redis.call('HSET', KEYS[1], 'lost', lost)
@@ -52,6 +53,7 @@ if mode == 'retry' or mode == 'lost' then
       return {2, tostring(attempt), final}
     end
   else
+    ensure_events(KEYS[1], KEYS[4], KEYS[13], ARGV[7])
     redis.call('HSET', KEYS[1], 'retries', tonumber(st[7] or '0') + 1)
   end
   redis.call('ZREM', KEYS[6], ARGV[1])
@@ -59,6 +61,7 @@ elseif mode == 'relaunch' then
   if state ~= 'succeeded' and state ~= 'failed' and state ~= 'stopped' and state ~= 'timed_out' then
     return {0, st[2], state}
   end
+  ensure_events(KEYS[1], KEYS[4], KEYS[13], ARGV[7])
   redis.call('DEL', KEYS[2], KEYS[3])
   redis.call('ZREM', KEYS[7], ARGV[1])
   redis.call('HSET', KEYS[1], 'retries', '0', 'lost', '0')

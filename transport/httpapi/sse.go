@@ -61,6 +61,9 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request, p *Principal) e
 	if err != nil {
 		return err
 	}
+	if _, err := h.st.EnsureEvents(r.Context(), e.ID); err != nil {
+		return err
+	}
 	rc := http.NewResponseController(w)
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
