@@ -18,19 +18,20 @@ type logSink struct {
 	id      string
 	attempt int
 
-	mu     sync.Mutex
-	buf    []store.LogRecord
-	kick   chan struct{}
-	done   chan struct{}
-	closed bool
+	mu      sync.Mutex
+	buf     []store.LogRecord
+	kick    chan struct{}
+	done    chan struct{}
+	closed  bool
+	started bool // the flush loop runs (from the first record on)
 }
 
 const logBatch = 256
 
 func newLogSink(s *Service, id string, attempt int) *logSink {
-	l := &logSink{s: s, id: id, attempt: attempt, kick: make(chan struct{}, 1), done: make(chan struct{})}
-	go l.loop()
-	return l
+	// The flush loop starts with the first record: most short jobs never
+	// log, and then cost no goroutine and no ticker.
+	return &logSink{s: s, id: id, attempt: attempt, kick: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 func (l *logSink) logger() *slog.Logger { return slog.New(&logHandler{sink: l}) }
@@ -46,6 +47,10 @@ func (l *logSink) add(r store.LogRecord) {
 	}
 	l.buf = append(l.buf, r)
 	full := len(l.buf) >= logBatch
+	if !l.started {
+		l.started = true
+		go l.loop()
+	}
 	l.mu.Unlock()
 	if full {
 		select {
@@ -91,7 +96,11 @@ func (l *logSink) close() {
 		return
 	}
 	l.closed = true
+	started := l.started
 	l.mu.Unlock()
+	if !started {
+		return // nothing was logged
+	}
 	// Records added before closed was set are in buf; the loop flushes
 	// them on done. Wait for it by flushing here as well (idempotent).
 	close(l.done)

@@ -419,7 +419,8 @@ func (s *Store) Finish(ctx context.Context, id string, attempt int, o Outcome, n
 	if o.Solution != nil {
 		has = "1"
 	}
-	evt, _ := json.Marshal(map[string]any{"state": o.State, "attempt": attempt, "solver_status": o.SolverStatus})
+	ss, _ := json.Marshal(string(o.SolverStatus))
+	evt := `{"state":"` + string(o.State) + `","attempt":` + strconv.Itoa(attempt) + `,"solver_status":` + string(ss) + `}`
 	inc := "0"
 	if o.Incumbent || attempt > 1 {
 		inc = "1"

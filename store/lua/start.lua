@@ -22,6 +22,6 @@ redis.call('ZADD', KEYS[5], created, ARGV[1])
 redis.call('ZADD', KEYS[6], ARGV[4], ARGV[1])
 if redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'type', 'status',
-    'data', '{"state":"running","attempt":' .. ARGV[2] .. ',"worker":"' .. ARGV[3] .. '"}')
+    'data', '{"state":"running","attempt":' .. ARGV[2] .. ',"worker":' .. cjson.encode(ARGV[3]) .. '}')
 end
 return {1, all, redis.call('GET', KEYS[2])}

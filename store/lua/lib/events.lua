@@ -32,12 +32,12 @@ local function ensure_events(meta, ev, logkey, maxlen)
         local lms = tonumber(string.match(first[1], '^(%d+)'))
         if lms and lms < started then started = lms end
       end
-      add(started, '{"state":"running","attempt":' .. attempt .. ',"worker":"' .. (r[7] or '') .. '"}')
+      add(started, '{"state":"running","attempt":' .. attempt .. ',"worker":' .. cjson.encode(r[7] or '') .. '}')
     end
   end
   local st = r[2]
   if st == 'succeeded' or st == 'failed' or st == 'stopped' or st == 'timed_out' then
-    add(tonumber(r[6] or ''), '{"state":"' .. st .. '","attempt":' .. attempt .. ',"solver_status":"' ..
-      (r[8] or '') .. '"}')
+    add(tonumber(r[6] or ''), '{"state":"' .. st .. '","attempt":' .. attempt .. ',"solver_status":' ..
+      cjson.encode(r[8] or '') .. '}')
   end
 end
