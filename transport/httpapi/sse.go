@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,20 +14,6 @@ import (
 
 // keepAlive is how often an idle event stream sends a comment line.
 var keepAlive = 15 * time.Second
-
-// streamIDLess orders Redis stream ids ("ms-seq") numerically.
-func streamIDLess(a, b string) bool {
-	am, as, _ := strings.Cut(a, "-")
-	bm, bs, _ := strings.Cut(b, "-")
-	ami, _ := strconv.ParseUint(am, 10, 64)
-	bmi, _ := strconv.ParseUint(bm, 10, 64)
-	if ami != bmi {
-		return ami < bmi
-	}
-	asi, _ := strconv.ParseUint(as, 10, 64)
-	bsi, _ := strconv.ParseUint(bs, 10, 64)
-	return asi < bsi
-}
 
 // parseEventID reads a Last-Event-ID: "<events id>,<log id>".
 func parseEventID(v string) (store.Cursor, bool) {
@@ -90,7 +74,7 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request, p *Principal) e
 			_ = rc.Flush()
 			continue
 		}
-		sort.SliceStable(evs, func(i, j int) bool { return streamIDLess(evs[i].ID, evs[j].ID) })
+		// Follow returns the two streams interleaved by id.
 		done := false
 		c := cur
 		for _, ev := range evs {
@@ -123,7 +107,6 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request, p *Principal) e
 					if err != nil || len(evs) == 0 {
 						break
 					}
-					sort.SliceStable(evs, func(i, j int) bool { return streamIDLess(evs[i].ID, evs[j].ID) })
 					c := cur
 					for _, ev := range evs {
 						if ev.Type == "log" {

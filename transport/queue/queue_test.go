@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvekit/solvekit/internal/redistest"
@@ -52,22 +53,7 @@ func TestEnqueueOncePerAttemptAndRun(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, ok, "the same attempt is never queued twice")
 
-	var mu sync.Mutex
-	var got []queue.Attempt
-	srv := queue.NewServer(rdb, queue.ServerConfig{Concurrency: 2, Queues: map[string]int{"default": 1},
-		TaskCheckInterval: 5 * time.Millisecond}, func(ctx context.Context, a queue.Attempt) error {
-		mu.Lock()
-		got = append(got, a)
-		mu.Unlock()
-		return nil
-	})
-	require.NoError(t, srv.Start())
-	defer srv.Shutdown()
-	require.Eventually(t, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(got) == 1
-	}, 5*time.Second, 5*time.Millisecond)
+	got := runAll(t, rdb, "default", 1)
 	require.Equal(t, a, got[0])
 
 	// Delete removes a pending task; deleting a missing one is fine.
@@ -118,9 +104,17 @@ func TestNewTaskIsAsynqsLayout(t *testing.T) {
 	require.Equal(t, "pending", info.State.String())
 	require.Equal(t, 2*time.Minute, info.Timeout)
 
+	got := runAll(t, rdb, "fused", 3)
+	require.Contains(t, got, a)
+}
+
+// runAll runs a worker server on queue q until it has handled n attempts,
+// and returns them.
+func runAll(t *testing.T, rdb redis.UniversalClient, q string, n int) []queue.Attempt {
+	t.Helper()
 	var mu sync.Mutex
 	var got []queue.Attempt
-	srv := queue.NewServer(rdb, queue.ServerConfig{Concurrency: 2, Queues: map[string]int{"fused": 1},
+	srv := queue.NewServer(rdb, queue.ServerConfig{Concurrency: 2, Queues: map[string]int{q: 1},
 		TaskCheckInterval: 5 * time.Millisecond}, func(ctx context.Context, a queue.Attempt) error {
 		mu.Lock()
 		got = append(got, a)
@@ -132,7 +126,9 @@ func TestNewTaskIsAsynqsLayout(t *testing.T) {
 	require.Eventually(t, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(got) == 3
+		return len(got) == n
 	}, 5*time.Second, 5*time.Millisecond)
-	require.Contains(t, got, a)
+	mu.Lock()
+	defer mu.Unlock()
+	return append([]queue.Attempt(nil), got...)
 }
