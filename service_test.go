@@ -55,3 +55,19 @@ func TestAsyncSucceeds(t *testing.T) {
 	require.Equal(t, "summed", logs[0].Message)
 	require.EqualValues(t, 13.0/2, logs[0].Attrs["total"])
 }
+
+// TestTwoStepSubmit: on Redis Cluster the record and the asynq task are
+// written in two steps (their keys live in different slots); the same
+// life results.
+func TestTwoStepSubmit(t *testing.T) {
+	b := setup(t, setupOpts{defs: []*job.Definition{sumJob()}})
+	solvekit.SetFusedSubmit(b.svc, false)
+	ctx := context.Background()
+	e, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "sum", Instance: json.RawMessage(`{"values":[4,5]}`)})
+	require.NoError(t, err)
+	e = waitFor(t, b, e.ID, 10*time.Second)
+	require.Equal(t, job.StateSucceeded, e.State)
+	sol, err := b.svc.Solution(ctx, e.ID)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"sum":9}`, string(sol))
+}

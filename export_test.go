@@ -1,0 +1,6 @@
+package solvekit
+
+// SetFusedSubmit switches the one-script submit (record and asynq task
+// together) on or off, so that tests cover the two-step path used on
+// Redis Cluster too.
+func SetFusedSubmit(s *Service, on bool) { s.fused = on }
