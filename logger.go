@@ -22,6 +22,7 @@ type logSink struct {
 	buf     []store.LogRecord
 	kick    chan struct{}
 	done    chan struct{}
+	exited  chan struct{} // closed when loop returns
 	closed  bool
 	started bool // the flush loop runs (from the first record on)
 }
@@ -31,7 +32,8 @@ const logBatch = 256
 func newLogSink(s *Service, id string, attempt int) *logSink {
 	// The flush loop starts with the first record: most short jobs never
 	// log, and then cost no goroutine and no ticker.
-	return &logSink{s: s, id: id, attempt: attempt, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	return &logSink{s: s, id: id, attempt: attempt, kick: make(chan struct{}, 1), done: make(chan struct{}),
+		exited: make(chan struct{})}
 }
 
 func (l *logSink) logger() *slog.Logger { return slog.New(&logHandler{sink: l}) }
@@ -61,6 +63,7 @@ func (l *logSink) add(r store.LogRecord) {
 }
 
 func (l *logSink) loop() {
+	defer close(l.exited)
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -102,9 +105,10 @@ func (l *logSink) close() {
 		return // nothing was logged
 	}
 	// Records added before closed was set are in buf; the loop flushes
-	// them on done. Wait for it by flushing here as well (idempotent).
+	// them on done. Wait until it has: the attempt's end is recorded only
+	// after its log is stored, so whoever sees the end sees the whole log.
 	close(l.done)
-	l.flush()
+	<-l.exited
 }
 
 // logHandler is the slog.Handler behind a job's Logger.

@@ -71,3 +71,29 @@ func TestTwoStepSubmit(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `{"sum":9}`, string(sol))
 }
+
+// TestLogsStoredBeforeTheEnd: whoever sees an execution finished sees all
+// of its log, even records logged just before the job returned.
+func TestLogsStoredBeforeTheEnd(t *testing.T) {
+	chatty := job.Async("chatty", func(ctx context.Context, jc *job.Context) (any, error) {
+		for i := 0; i < 300; i++ {
+			jc.Logger.Info("line", "i", i)
+		}
+		return map[string]int{"n": 300}, nil
+	})
+	b := setup(t, setupOpts{defs: []*job.Definition{chatty}})
+	ctx := context.Background()
+	var ids []string
+	for i := 0; i < 10; i++ {
+		e, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "chatty", Instance: json.RawMessage(`{}`)})
+		require.NoError(t, err)
+		ids = append(ids, e.ID)
+	}
+	for _, id := range ids {
+		e := waitFor(t, b, id, 20*time.Second)
+		require.Equal(t, job.StateSucceeded, e.State)
+		logs, err := b.svc.Logs(ctx, id, "", 1000)
+		require.NoError(t, err)
+		require.Len(t, logs, 300, id)
+	}
+}
