@@ -103,3 +103,29 @@ func TestCreateWithTask(t *testing.T) {
 	require.ErrorIs(t, s.CreateWithTask(ctx, e, json.RawMessage(`{}`), task), job.ErrConflict)
 	require.EqualValues(t, 1, rdb.LLen(ctx, task.PendingKey).Val(), "nothing enqueued twice")
 }
+
+// TestBatchedCallWithEndedContext: a call whose context has ended is either
+// withdrawn before it was sent (context error, nothing written) or, when it
+// was already on the wire, answered with its real result. Never an error
+// for a write that happened.
+func TestBatchedCallWithEndedContext(t *testing.T) {
+	s := store.New(redistest.Client(t), store.Options{Pipelines: 1})
+	withdrawn, sent := 0, 0
+	for i := 0; i < 200; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		id := fmt.Sprintf("c%03d", i)
+		err := s.Create(ctx, &job.Execution{ID: id, JobType: "t", Queue: "default", CreatedAt: time.Now()}, json.RawMessage(`{}`))
+		_, getErr := s.Get(context.Background(), id)
+		if err != nil {
+			require.ErrorIs(t, err, context.Canceled)
+			require.ErrorIs(t, getErr, job.ErrNotFound, "a withdrawn call wrote its record")
+			withdrawn++
+		} else {
+			require.NoError(t, getErr)
+			sent++
+		}
+	}
+	t.Logf("withdrawn %d, sent %d", withdrawn, sent)
+	require.Positive(t, withdrawn)
+}
