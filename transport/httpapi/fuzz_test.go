@@ -14,8 +14,9 @@ import (
 )
 
 // FuzzHandler feeds methods, paths, bodies and credentials to the handler:
-// it must never panic and never answer a client's mistake with a 5xx
-// (503 for a paused job type is allowed).
+// it must never panic, never answer a client's mistake with a 5xx (503 for
+// a paused job type is allowed), and every answer must match the OpenAPI
+// document.
 func FuzzHandler(f *testing.F) {
 	// Blocking Redis reads do not end with the request's context, so keep
 	// the event stream's blocking short here.
@@ -73,7 +74,7 @@ func FuzzHandler(f *testing.F) {
 		if !strings.HasPrefix(path, "/") {
 			path = "/" + path
 		}
-		req, err := http.NewRequest(method, "http://solvekit.test"+path, bytes.NewReader(body))
+		req, err := http.NewRequest(method, e.srv.URL+path, bytes.NewReader(body))
 		if err != nil {
 			return
 		}
@@ -92,6 +93,10 @@ func FuzzHandler(f *testing.F) {
 		e.h.ServeHTTP(rec, req)
 		if rec.Code >= 500 && rec.Code != http.StatusServiceUnavailable {
 			t.Fatalf("%s %s %q → %d %s", method, path, body, rec.Code, rec.Body.String())
+		}
+		// Every answer, to whatever input, is one the OpenAPI document allows.
+		if err := e.checkResponse(req, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
+			t.Fatalf("%q: %v\n%s", body, err, rec.Body.String())
 		}
 	})
 }

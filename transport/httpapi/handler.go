@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"regexp"
 	"runtime/debug"
 	"strings"
@@ -190,6 +191,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		u.RawPath = ""
 		r2.URL = &u
 		r = r2
+	}
+	// The standard mux answers a non-canonical path ("/a/../b", "//x",
+	// "/x/.") with a redirect whose Location is built from the path it
+	// sees, which is wrong under a prefix or http.StripPrefix. No route
+	// has such a path: answer 404 like any other unknown path.
+	if p := r.URL.Path; p != "/" && path.Clean(p) != p {
+		h.writeError(w, r, notFoundErr("no route %s", p))
+		return
 	}
 	h.mux.ServeHTTP(w, r)
 }
