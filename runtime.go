@@ -298,10 +298,9 @@ func (s *Service) record(t *registry.Type, e *job.Execution, jc *job.Context, ct
 	res := asResult(fr.value)
 	inc, incObj := jc.LastIncumbent()
 	out := store.Outcome{SolverStatus: res.Status, Objective: res.Objective, BestBound: res.BestBound,
-		Gap: res.Gap, Stats: res.Stats, Checks: res.Checks, KPIs: res.KPIs, SolverLog: res.SolverLog,
-		Incumbent: inc != nil}
-	if r, ok := jc.Reporter.(*reporter); ok && r.published.Load() {
-		out.Incumbent = true
+		Gap: res.Gap, Stats: res.Stats, Checks: res.Checks, KPIs: res.KPIs, SolverLog: res.SolverLog}
+	if r, ok := jc.Reporter.(*reporter); ok {
+		out.Incumbent = r.published.Load()
 	}
 
 	stopped := errors.Is(cause, errStopped)

@@ -59,9 +59,8 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (*job.Execution
 	if s.fused {
 		// One script writes the record and its task: one round trip, and
 		// never one without the other.
-		qt := queue.NewTask(a, queue.EnqueueOptions{Queue: e.Queue, Timeout: e.Timeout}, time.Now())
-		if err := s.store.CreateWithTask(ctx, e, input, &store.Task{ID: qt.ID, Queue: qt.Queue, Key: qt.Key,
-			PendingKey: qt.PendingKey, QueuesKey: qt.QueuesKey, Msg: qt.Msg, PendingSince: qt.PendingSince}); err != nil {
+		task := queue.NewTask(a, queue.EnqueueOptions{Queue: e.Queue, Timeout: e.Timeout}, time.Now())
+		if err := s.store.CreateWithTask(ctx, e, input, task); err != nil {
 			return nil, err
 		}
 		return e, nil

@@ -117,8 +117,8 @@ func (s *Store) Create(ctx context.Context, e *job.Execution, input json.RawMess
 }
 
 // Task is a queue task written in the same script as the record it runs
-// (see transport/queue.Task, which builds it in asynq's layout). Its keys
-// must live on the same Redis node as the store's: not on Redis Cluster.
+// (transport/queue.NewTask builds one in asynq's layout). Its keys must
+// live on the same Redis node as the store's: not on Redis Cluster.
 type Task struct {
 	// ID is the task's id; Queue the queue's name.
 	ID, Queue string
@@ -642,7 +642,7 @@ func (s *Store) QueuedBefore(ctx context.Context, t time.Time, offset, limit int
 // Progress records progress of a running attempt and emits a progress event.
 func (s *Store) Progress(ctx context.Context, id string, attempt int, fraction float64, msg string) error {
 	evt, _ := json.Marshal(map[string]any{"progress": fraction, "message": msg, "attempt": attempt})
-	return reportScript.Run(ctx, s.rdb, []string{s.k.meta(id), s.k.events(id), s.k.incumbent(id), s.k.log(id)},
+	return reportScript.Run(ctx, s.rdb, s.reportKeys(id),
 		attempt, s.evMax, "progress", evt, "",
 		"progress", strconv.FormatFloat(fraction, 'g', -1, 64), "progress_msg", msg).Err()
 }
@@ -657,7 +657,12 @@ func (s *Store) SetIncumbent(ctx context.Context, id string, attempt int, sol js
 		argv = append(argv, "objective", strconv.FormatFloat(*objective, 'g', -1, 64))
 	}
 	argv[3], _ = json.Marshal(evt)
-	return reportScript.Run(ctx, s.rdb, []string{s.k.meta(id), s.k.events(id), s.k.incumbent(id), s.k.log(id)}, argv...).Err()
+	return reportScript.Run(ctx, s.rdb, s.reportKeys(id), argv...).Err()
+}
+
+// reportKeys are the keys of report.lua.
+func (s *Store) reportKeys(id string) []string {
+	return []string{s.k.meta(id), s.k.events(id), s.k.incumbent(id), s.k.log(id)}
 }
 
 // EnsureEvents creates an execution's event stream from its record when it

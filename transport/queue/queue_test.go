@@ -2,6 +2,7 @@ package queue_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"sync"
 	"testing"
@@ -11,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvekit/solvekit/internal/redistest"
+	"github.com/solvekit/solvekit/job"
+	"github.com/solvekit/solvekit/store"
 	"github.com/solvekit/solvekit/transport/queue"
 )
 
@@ -88,14 +91,11 @@ func TestNewTaskIsAsynqsLayout(t *testing.T) {
 		require.Equal(t, "asynq:queues", tk.QueuesKey)
 	}
 
-	// Write one the way create.lua does and let asynq inspect and run it.
-	a := queue.Attempt{ID: "fused-exec", Attempt: 3}
+	// Write one with its record, as Submit does, and let asynq inspect and run it.
+	a := queue.Attempt{ID: "fused-exec", Attempt: 1}
 	tk := queue.NewTask(a, queue.EnqueueOptions{Queue: "fused", Timeout: time.Minute}, time.Now())
-	pipe := rdb.TxPipeline()
-	pipe.SAdd(ctx, tk.QueuesKey, tk.Queue)
-	pipe.HSet(ctx, tk.Key, "msg", tk.Msg, "state", "pending", "pending_since", tk.PendingSince)
-	pipe.LPush(ctx, tk.PendingKey, tk.ID)
-	_, err := pipe.Exec(ctx)
+	err := store.New(rdb, store.Options{}).CreateWithTask(ctx,
+		&job.Execution{ID: a.ID, JobType: "t", Queue: "fused", CreatedAt: time.Now()}, json.RawMessage(`{}`), tk)
 	require.NoError(t, err)
 	info, err := c.Inspector().GetTaskInfo("fused", tk.ID)
 	require.NoError(t, err)

@@ -5,39 +5,27 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/solvekit/solvekit/store"
 )
 
-// Task is an attempt's asynq task in asynq's own Redis layout, for writing
-// it in the same Redis script as the execution record (store.Task). Doing
-// both in one script makes a submit one round trip instead of two, and a
-// record can then never exist without its task nor a task without its
-// record. The layout is asynq's (v0.26: a hash asynq:{q}:t:<id> with the
-// encoded TaskMessage, state "pending" and pending_since in Unix ns, the id
-// pushed on asynq:{q}:pending, and q in the asynq:queues set); the queue
-// tests check that asynq's Inspector and Server read such a task exactly
-// like one asynq's Client wrote.
-type Task struct {
-	// ID is the asynq task ID (Attempt.TaskID).
-	ID string
-	// Queue is the asynq queue name.
-	Queue string
-	// Key, PendingKey and QueuesKey are the asynq keys the task lives in.
-	Key, PendingKey, QueuesKey string
-	// Msg is the protobuf-encoded asynq TaskMessage.
-	Msg []byte
-	// PendingSince is the enqueue time in Unix nanoseconds.
-	PendingSince string
-}
-
-// NewTask returns the pending task of an attempt, as Enqueue would write it
-// (Delay is ignored: a fused write is always for immediate work).
-func NewTask(a Attempt, o EnqueueOptions, now time.Time) Task {
+// NewTask returns the pending task of an attempt, as Enqueue would write
+// it, for store.CreateWithTask to write in the same Redis script as the
+// execution record. Doing both in one script makes a submit one round trip
+// instead of two, and a record can then never exist without its task nor a
+// task without its record. The layout is asynq's (v0.26: a hash
+// asynq:{q}:t:<id> with the encoded TaskMessage, state "pending" and
+// pending_since in Unix ns, the id pushed on asynq:{q}:pending, and q in
+// the asynq:queues set); the queue tests check that asynq's Inspector and
+// Server read such a task exactly like one asynq's Client wrote. Delay is
+// ignored: a fused write is always for immediate work.
+func NewTask(a Attempt, o EnqueueOptions, now time.Time) *store.Task {
 	if o.Queue == "" {
 		o.Queue = "default"
 	}
 	id := a.TaskID()
 	prefix := "asynq:{" + o.Queue + "}:"
-	return Task{
+	return &store.Task{
 		ID: id, Queue: o.Queue,
 		Key: prefix + "t:" + id, PendingKey: prefix + "pending", QueuesKey: "asynq:queues",
 		Msg:          encodeTaskMessage(TaskType, []byte(id), id, o.Queue, maxTaskRetries, int64(o.taskTimeout().Seconds())),
