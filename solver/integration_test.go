@@ -3,18 +3,16 @@ package solver_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"os"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvekit/solvekit"
 	"github.com/solvekit/solvekit/internal/redistest"
+	"github.com/solvekit/solvekit/internal/servicetest"
 	"github.com/solvekit/solvekit/job"
 	"github.com/solvekit/solvekit/solver"
 )
@@ -24,56 +22,8 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
 
-// startService returns a Service with defs registered and a worker running
-// on a fresh database of the private Redis; both stop when t ends.
 func startService(t *testing.T, defs ...*job.Definition) *solvekit.Service {
-	t.Helper()
-	srv := redistest.Current(t)
-	rdb := redis.NewClient(srv.Options(srv.DB(t)))
-	t.Cleanup(func() { rdb.Close() })
-	svc, err := solvekit.New(solvekit.Config{
-		Redis:       rdb,
-		Concurrency: 4,
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	require.NoError(t, err)
-	require.NoError(t, svc.Register(defs...))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = svc.Work(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		require.NoError(t, svc.Close())
-	})
-	return svc
-}
-
-// wait waits for an execution to end, failing t after within.
-func wait(t *testing.T, svc *solvekit.Service, id string, within time.Duration) *job.Execution {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	e, err := svc.Wait(ctx, id)
-	require.NoError(t, err, "execution %s did not finish within %s: %+v", id, within, e)
-	return e
-}
-
-// waitRunningWithIncumbent polls until the execution runs and has stored
-// an incumbent (its record then carries the incumbent's objective).
-func waitRunningWithIncumbent(t *testing.T, svc *solvekit.Service, id string, within time.Duration) *job.Execution {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		e, err := svc.Get(context.Background(), id)
-		require.NoError(t, err)
-		require.False(t, e.State.Terminal(), "execution ended before it published an incumbent: %+v", e)
-		if e.State == job.StateRunning && e.Objective != nil {
-			return e
-		}
-		require.True(t, time.Now().Before(deadline), "no incumbent within %s: %+v", within, e)
-		time.Sleep(20 * time.Millisecond)
-	}
+	return servicetest.Start(t, defs...)
 }
 
 // counter is the solution of the "anytime" test app.
@@ -143,10 +93,10 @@ func TestServiceStopKeepsIncumbent(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e, err := svc.Submit(ctx, solvekit.SubmitRequest{JobType: "anytime", Instance: json.RawMessage(`{}`), Solver: name})
 			require.NoError(t, err)
-			seen := waitRunningWithIncumbent(t, svc, e.ID, 10*time.Second)
+			seen := servicetest.WaitIncumbent(t, svc, e.ID, 10*time.Second)
 			time.Sleep(100 * time.Millisecond)
 			require.NoError(t, svc.Cancel(ctx, e.ID))
-			e = wait(t, svc, e.ID, 10*time.Second)
+			e = servicetest.Wait(t, svc, e.ID, 10*time.Second)
 
 			require.Equal(t, job.StateStopped, e.State)
 			require.Equal(t, job.StatusFeasible, e.SolverStatus)
@@ -184,7 +134,7 @@ func TestServiceTimeLimitKeepsIncumbent(t *testing.T) {
 			e, err := svc.Submit(ctx, solvekit.SubmitRequest{JobType: "anytime", Instance: json.RawMessage(`{}`),
 				Solver: tc.solver, Config: json.RawMessage(tc.config), Timeout: tc.timeout})
 			require.NoError(t, err)
-			e = wait(t, svc, e.ID, 10*time.Second)
+			e = servicetest.Wait(t, svc, e.ID, 10*time.Second)
 			took := time.Since(start)
 			t.Logf("%s: %s after %v", tc.name, e.State, took)
 			require.Less(t, took, 3*time.Second)
@@ -241,7 +191,7 @@ func TestServiceInvalidSolutionFails(t *testing.T) {
 	ctx := context.Background()
 	e, err := svc.Submit(ctx, solvekit.SubmitRequest{JobType: "route", Instance: json.RawMessage(`{"cities":3}`)})
 	require.NoError(t, err)
-	e = wait(t, svc, e.ID, 10*time.Second)
+	e = servicetest.Wait(t, svc, e.ID, 10*time.Second)
 
 	require.Equal(t, job.StateFailed, e.State)
 	require.NotNil(t, e.Error)
@@ -315,7 +265,7 @@ func TestServiceChecksAndKPIsStored(t *testing.T) {
 
 	e, err := svc.Submit(ctx, solvekit.SubmitRequest{JobType: "adder", Instance: json.RawMessage(`{"numbers":[-4,1]}`)})
 	require.NoError(t, err)
-	e = wait(t, svc, e.ID, 10*time.Second)
+	e = servicetest.Wait(t, svc, e.ID, 10*time.Second)
 	require.Equal(t, job.StateSucceeded, e.State)
 	require.Equal(t, job.StatusOptimal, e.SolverStatus)
 	require.Equal(t, -3.0, *e.Objective)
@@ -329,7 +279,7 @@ func TestServiceChecksAndKPIsStored(t *testing.T) {
 
 	e, err = svc.Submit(ctx, solvekit.SubmitRequest{JobType: "adder", Instance: json.RawMessage(`{"numbers":[]}`)})
 	require.NoError(t, err)
-	e = wait(t, svc, e.ID, 10*time.Second)
+	e = servicetest.Wait(t, svc, e.ID, 10*time.Second)
 	require.Equal(t, job.StateFailed, e.State)
 	require.Equal(t, "failure", e.Error.Kind)
 	require.Equal(t, "instance checks failed", e.Error.Message)

@@ -5,17 +5,14 @@ package external_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvekit/solvekit"
-	"github.com/solvekit/solvekit/internal/redistest"
+	"github.com/solvekit/solvekit/internal/servicetest"
 	"github.com/solvekit/solvekit/job"
 	"github.com/solvekit/solvekit/solver"
 	"github.com/solvekit/solvekit/solver/external"
@@ -28,26 +25,7 @@ import (
 // startService returns a Service running MIPApp("mip") with a worker, on
 // a fresh database; both stop when t ends.
 func startService(t *testing.T, opts ...external.Option) *solvekit.Service {
-	t.Helper()
-	srv := redistest.Current(t)
-	rdb := redis.NewClient(srv.Options(srv.DB(t)))
-	t.Cleanup(func() { rdb.Close() })
-	svc, err := solvekit.New(solvekit.Config{
-		Redis:       rdb,
-		Concurrency: 4,
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	require.NoError(t, err)
-	require.NoError(t, svc.Register(external.MIPApp("mip", opts...).Definition()))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = svc.Work(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		require.NoError(t, svc.Close())
-	})
-	return svc
+	return servicetest.Start(t, external.MIPApp("mip", opts...).Definition())
 }
 
 func submit(t *testing.T, svc *solvekit.Service, m external.Model, req solvekit.SubmitRequest) string {
@@ -61,15 +39,6 @@ func submit(t *testing.T, svc *solvekit.Service, m external.Model, req solvekit.
 	return e.ID
 }
 
-func waitDone(t *testing.T, svc *solvekit.Service, id string, within time.Duration) *job.Execution {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	e, err := svc.Wait(ctx, id)
-	require.NoError(t, err, "execution %s did not finish within %s: %+v", id, within, e)
-	return e
-}
-
 func storedSolution(t *testing.T, svc *solvekit.Service, id string) external.Solution {
 	t.Helper()
 	raw, err := svc.Solution(context.Background(), id)
@@ -77,23 +46,6 @@ func storedSolution(t *testing.T, svc *solvekit.Service, id string) external.Sol
 	var s external.Solution
 	require.NoError(t, json.Unmarshal(raw, &s))
 	return s
-}
-
-// waitIncumbent polls until the running execution has stored an
-// incumbent (its record then carries the objective).
-func waitIncumbent(t *testing.T, svc *solvekit.Service, id string, within time.Duration) *job.Execution {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		e, err := svc.Get(context.Background(), id)
-		require.NoError(t, err)
-		require.False(t, e.State.Terminal(), "ended before an incumbent was stored: %+v", e)
-		if e.State == job.StateRunning && e.Objective != nil {
-			return e
-		}
-		require.True(t, time.Now().Before(deadline), "no incumbent within %s", within)
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestServiceSolvesHandModels: the MPS and LP models whose optimum is
@@ -120,7 +72,7 @@ func TestServiceSolvesHandModels(t *testing.T) {
 					needGLPK(t)
 				}
 				id := submit(t, svc, tc.model, solvekit.SubmitRequest{Config: json.RawMessage(`{"solver":"` + engine + `"}`)})
-				e := waitDone(t, svc, id, 30*time.Second)
+				e := servicetest.Wait(t, svc, id, 30*time.Second)
 				require.Equal(t, job.StateSucceeded, e.State, "%+v", e.Error)
 				require.Equal(t, job.StatusOptimal, e.SolverStatus)
 				require.Equal(t, engine, e.Solver)
@@ -224,11 +176,11 @@ func TestServiceCBCStopKeepsIncumbent(t *testing.T) {
 	k := newMKP(200, 15, 7)
 	ctx := context.Background()
 	id := submit(t, svc, external.Model{Format: external.FormatMPS, Model: k.MPS()}, solvekit.SubmitRequest{})
-	seen := waitIncumbent(t, svc, id, 20*time.Second)
+	seen := servicetest.WaitIncumbent(t, svc, id, 20*time.Second)
 	time.Sleep(500 * time.Millisecond)
 	stopAt := time.Now()
 	require.NoError(t, svc.Cancel(ctx, id))
-	e := waitDone(t, svc, id, 20*time.Second)
+	e := servicetest.Wait(t, svc, id, 20*time.Second)
 	t.Logf("stopped %v after Cancel", time.Since(stopAt))
 	require.Less(t, time.Since(stopAt), 5*time.Second)
 
@@ -261,7 +213,7 @@ func TestServiceTimeLimitExternal(t *testing.T) {
 			start := time.Now()
 			id := submit(t, svc, external.Model{Format: external.FormatMPS, Model: k.MPS()},
 				solvekit.SubmitRequest{Solver: engine, Timeout: 3 * time.Second})
-			e := waitDone(t, svc, id, 30*time.Second)
+			e := servicetest.Wait(t, svc, id, 30*time.Second)
 			t.Logf("%s: %s/%s after %v", engine, e.State, e.SolverStatus, time.Since(start))
 			require.Less(t, time.Since(start), 8*time.Second)
 			require.Equal(t, job.StateTimedOut, e.State, "%+v", e.Error)
@@ -284,10 +236,10 @@ func TestServiceGLPKStopKeepsLogIncumbent(t *testing.T) {
 	k := newMKP(200, 15, 7)
 	ctx := context.Background()
 	id := submit(t, svc, external.Model{Format: external.FormatMPS, Model: k.MPS()}, solvekit.SubmitRequest{Solver: "glpk"})
-	seen := waitIncumbent(t, svc, id, 20*time.Second)
+	seen := servicetest.WaitIncumbent(t, svc, id, 20*time.Second)
 	time.Sleep(300 * time.Millisecond)
 	require.NoError(t, svc.Cancel(ctx, id))
-	e := waitDone(t, svc, id, 20*time.Second)
+	e := servicetest.Wait(t, svc, id, 20*time.Second)
 	require.Equal(t, job.StateStopped, e.State)
 	require.Equal(t, job.StatusFeasible, e.SolverStatus)
 	sol := storedSolution(t, svc, id)
