@@ -313,6 +313,53 @@ func TestCancelFromAnotherProcess(t *testing.T) {
 	require.True(t, e.HasSolution)
 }
 
+// TestWaitHearsTheFinish: Wait subscribes to its execution's own done
+// channel before reading the record, is woken by the finish another process
+// writes (not by its fallback poll), and unsubscribes when it returns.
+func TestWaitHearsTheFinish(t *testing.T) {
+	release := make(chan struct{})
+	b := setup(t, setupOpts{defs: []*job.Definition{job.Async("gate", func(ctx context.Context, jc *job.Context) (any, error) {
+		<-release
+		return map[string]int{"ok": 1}, nil
+	})}})
+	ctx := context.Background()
+	waiter, err := solvekit.New(solvekit.Config{RedisURL: b.url, Logger: b.svc2Logger()})
+	require.NoError(t, err)
+	defer waiter.Close()
+	e, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "gate", Instance: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+	other, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "gate", Instance: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+	waitState(t, b, e.ID, job.StateRunning)
+	done := waiter.Store().DoneChannel(e.ID)
+	numsub := func() int64 {
+		n, err := b.rdb.PubSubNumSub(ctx, done).Result()
+		require.NoError(t, err)
+		return n[done]
+	}
+	require.Zero(t, numsub(), "nobody waits yet: no subscription")
+
+	type result struct {
+		e   *job.Execution
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		x, err := waiter.Wait(ctx, e.ID)
+		got <- result{x, err}
+	}()
+	require.Eventually(t, func() bool { return numsub() == 1 }, 10*time.Second, 5*time.Millisecond)
+	close(release)
+	r := <-got
+	require.NoError(t, r.err)
+	require.Equal(t, job.StateSucceeded, r.e.State)
+	require.Equal(t, int64(1), solvekit.DoneHeard(waiter), "woken by the notification")
+	require.Eventually(t, func() bool { return numsub() == 0 }, 10*time.Second, 5*time.Millisecond)
+	// The other execution's finish was not delivered here: nobody waited.
+	waitState(t, b, other.ID, job.StateSucceeded)
+	require.Equal(t, int64(1), solvekit.DoneHeard(waiter))
+}
+
 // TestCancelFlagSeenByHeartbeat sets the cancel flag without a pub/sub
 // message (as if it were missed): the worker's heartbeat notices it.
 func TestCancelFlagSeenByHeartbeat(t *testing.T) {

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/solvekit/solvekit/job"
 	"github.com/solvekit/solvekit/registry"
@@ -30,9 +33,19 @@ var (
 type runtime_ struct {
 	s *Service
 
+	// ps carries the cancel channel and the done channels of executions
+	// that have a Wait here; donePrefix is a done channel's name before
+	// the id.
+	ps         *redis.PubSub
+	donePrefix string
+
 	mu      sync.Mutex
 	running map[string]*attemptRun
-	waiters map[string][]chan struct{}
+	waiters map[string]*waitSub
+	// pending counts SUBSCRIBE commands not yet confirmed, by channel.
+	pending map[string]int
+	// heard counts done notifications delivered to a Wait (for tests).
+	heard atomic.Int64
 }
 
 type attemptRun struct {
@@ -40,8 +53,12 @@ type attemptRun struct {
 	cancel  context.CancelCauseFunc
 }
 
-func newRuntime(s *Service) *runtime_ {
-	return &runtime_{s: s, running: map[string]*attemptRun{}, waiters: map[string][]chan struct{}{}}
+func newRuntime(ctx context.Context, s *Service) *runtime_ {
+	return &runtime_{
+		s: s, running: map[string]*attemptRun{}, waiters: map[string]*waitSub{}, pending: map[string]int{},
+		ps:         s.rdb.Subscribe(ctx, s.store.CancelChannel()),
+		donePrefix: s.store.DoneChannel(""),
+	}
 }
 
 func (r *runtime_) add(id string, a *attemptRun) {
@@ -76,35 +93,92 @@ func (r *runtime_) cancelAll(cause error) {
 	}
 }
 
-func (r *runtime_) addWaiter(id string) chan struct{} {
-	ch := make(chan struct{}, 1)
+// waitSub is this process's subscription to one execution's done channel,
+// shared by every Wait on that execution.
+type waitSub struct {
+	chans []chan struct{}
+	// ready is closed once Redis has confirmed the subscription: a
+	// terminal state written after that is sure to be heard.
+	ready chan struct{}
+}
+
+// addWaiter registers a Wait on id and subscribes to its done channel when
+// it is the first. It returns the channel that is signalled when the
+// execution ends and the one closed when the subscription is in place.
+func (r *runtime_) addWaiter(ctx context.Context, id string) (ch, ready chan struct{}) {
+	ch = make(chan struct{}, 1)
 	r.mu.Lock()
-	r.waiters[id] = append(r.waiters[id], ch)
-	r.mu.Unlock()
-	return ch
+	defer r.mu.Unlock()
+	w := r.waiters[id]
+	if w == nil {
+		w = &waitSub{ready: make(chan struct{})}
+		r.waiters[id] = w
+		name := r.s.store.DoneChannel(id)
+		r.pending[name]++
+		if err := r.ps.Subscribe(ctx, name); err != nil {
+			// Closed or broken: Wait falls back to polling.
+			r.pending[name]--
+			close(w.ready)
+		}
+	}
+	w.chans = append(w.chans, ch)
+	return ch, w.ready
 }
 
 func (r *runtime_) removeWaiter(id string, ch chan struct{}) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ws := r.waiters[id]
-	for i, w := range ws {
-		if w == ch {
-			ws = append(ws[:i], ws[i+1:]...)
+	w := r.waiters[id]
+	if w == nil {
+		return
+	}
+	for i, c := range w.chans {
+		if c == ch {
+			w.chans = append(w.chans[:i], w.chans[i+1:]...)
 			break
 		}
 	}
-	if len(ws) == 0 {
+	if len(w.chans) == 0 {
 		delete(r.waiters, id)
-	} else {
-		r.waiters[id] = ws
+		_ = r.ps.Unsubscribe(context.Background(), r.s.store.DoneChannel(id))
+	}
+}
+
+// subscribed handles Redis's confirmation of a SUBSCRIBE. Confirmations
+// arrive in the order the commands were sent, so a channel's subscription
+// is in place once as many confirmations came as commands went; counting
+// them keeps an old subscribe's late answer from vouching for a new one.
+// Resubscriptions after a reconnect find nothing pending and just confirm.
+func (r *runtime_) subscribed(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pending[name] > 1 {
+		r.pending[name]--
+		return
+	}
+	delete(r.pending, name)
+	id, ok := strings.CutPrefix(name, r.donePrefix)
+	if !ok {
+		return
+	}
+	if w := r.waiters[id]; w != nil {
+		select {
+		case <-w.ready:
+		default:
+			close(w.ready)
+		}
 	}
 }
 
 func (r *runtime_) notifyDone(id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, ch := range r.waiters[id] {
+	w := r.waiters[id]
+	if w == nil {
+		return
+	}
+	r.heard.Add(1)
+	for _, ch := range w.chans {
 		select {
 		case ch <- struct{}{}:
 		default:
@@ -112,26 +186,22 @@ func (r *runtime_) notifyDone(id string) {
 	}
 }
 
-// subscribe listens for cancel requests and terminal notifications from
-// every process until ctx ends.
-func (r *runtime_) subscribe(ctx context.Context) {
-	st := r.s.store
-	ps := r.s.rdb.Subscribe(ctx, st.CancelChannel(), st.DoneChannel())
-	defer ps.Close()
-	ch := ps.Channel()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case m, ok := <-ch:
-			if !ok {
-				return
+// listen receives cancel requests from every process, and the terminal
+// notifications of the executions this process waits for, until the
+// subscription is closed.
+func (r *runtime_) listen() {
+	cancelCh := r.s.store.CancelChannel()
+	for m := range r.ps.ChannelWithSubscriptions() {
+		switch m := m.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				r.subscribed(m.Channel)
 			}
-			switch m.Channel {
-			case st.CancelChannel():
+		case *redis.Message:
+			if m.Channel == cancelCh {
 				r.cancel(m.Payload, errStopped)
-			case st.DoneChannel():
-				r.notifyDone(m.Payload)
+			} else if id, ok := strings.CutPrefix(m.Channel, r.donePrefix); ok {
+				r.notifyDone(id)
 			}
 		}
 	}

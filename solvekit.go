@@ -91,9 +91,9 @@ func New(cfg Config) (*Service, error) {
 	s.fused = !cluster
 	bgctx, stop := context.WithCancel(context.Background())
 	s.closing, s.stop = bgctx, stop
-	s.rt = newRuntime(s)
+	s.rt = newRuntime(bgctx, s)
 	s.bg.Add(2)
-	go func() { defer s.bg.Done(); s.rt.subscribe(bgctx) }()
+	go func() { defer s.bg.Done(); s.rt.listen() }()
 	go func() { defer s.bg.Done(); s.rt.heartbeatLoop(bgctx) }()
 	return s, nil
 }
@@ -142,6 +142,7 @@ func (s *Service) Close() error {
 		s.stop()
 		s.workers.Wait()
 		s.rt.cancelAll(errClosed)
+		_ = s.rt.ps.Close() // ends the listener
 		s.bg.Wait()
 		err = errors.Join(s.queue.Close(), s.closeRedis())
 	})

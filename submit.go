@@ -254,12 +254,20 @@ func (s *Service) List(ctx context.Context, o ListOptions) ([]*job.Execution, in
 // Wait blocks until the execution reaches a terminal state (or ctx ends)
 // and returns its record.
 func (s *Service) Wait(ctx context.Context, id string) (*job.Execution, error) {
-	ch := s.rt.addWaiter(id)
+	ch, ready := s.rt.addWaiter(ctx, id)
 	defer s.rt.removeWaiter(id, ch)
+	// Read the record only once the subscription is in place, so that a
+	// finish between the read and the subscription cannot go unheard.
 	// Re-check now and then in case a notification was missed during a
 	// reconnect of the subscription.
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
+	select {
+	case <-ready:
+	case <-tick.C:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	for {
 		e, err := s.store.Get(ctx, id)
 		if err != nil {

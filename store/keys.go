@@ -20,7 +20,7 @@ func (k keys) ixType(t string) string     { return k.p + ":ix:jt:" + t }
 func (k keys) ixOwner(o string) string    { return k.p + ":ix:own:" + o }
 func (k keys) ixInstance(i string) string { return k.p + ":ix:inst:" + i }
 func (k keys) cancelChannel() string      { return k.p + ":cancel" }
-func (k keys) doneChannel() string        { return k.p + ":done" }
+func (k keys) done(id string) string      { return k.p + ":done:" + id }
 func (k keys) lock(name string) string    { return k.p + ":lock:" + name }
 
 // instance keys

@@ -100,8 +100,11 @@ func (s *Store) Redis() redis.UniversalClient { return s.rdb }
 // CancelChannel is the pub/sub channel carrying ids whose cancel was requested.
 func (s *Store) CancelChannel() string { return s.k.cancelChannel() }
 
-// DoneChannel is the pub/sub channel carrying ids that reached a terminal state.
-func (s *Store) DoneChannel() string { return s.k.doneChannel() }
+// DoneChannel is the pub/sub channel on which the id of execution id is
+// published when it reaches a terminal state. Each execution has its own
+// channel, so that a process hears only of the executions it waits for and
+// a finish nobody waits for costs Redis no delivery.
+func (s *Store) DoneChannel(id string) string { return s.k.done(id) }
 
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
@@ -425,7 +428,7 @@ func (s *Store) Finish(ctx context.Context, id string, attempt int, o Outcome, n
 	if o.Incumbent || attempt > 1 {
 		inc = "1"
 	}
-	argv := []any{id, attempt, string(o.State), ms(now), has, []byte(o.Solution), s.evMax, s.k.doneChannel(), evt, inc,
+	argv := []any{id, attempt, string(o.State), ms(now), has, []byte(o.Solution), s.evMax, s.k.done(id), evt, inc,
 		"solver_status", string(o.SolverStatus), "progress", progressOf(o.State)}
 	addF := func(k string, f *float64) {
 		if f != nil {
@@ -515,7 +518,7 @@ func (s *Store) Requeue(ctx context.Context, id string, r RequeueRequest, now ti
 		errJSON, _ = json.Marshal(r.Error)
 	}
 	res, err := requeueScript.Run(ctx, s.rdb, keys, id, string(r.Mode), exp, ms(now),
-		ms(r.HeartbeatBefore), r.MaxLost, s.evMax, s.k.doneChannel(), errJSON, []byte(r.Config)).Slice()
+		ms(r.HeartbeatBefore), r.MaxLost, s.evMax, s.k.done(id), errJSON, []byte(r.Config)).Slice()
 	if err != nil {
 		return RequeueResult{}, fmt.Errorf("store: requeue %s: %w", id, err)
 	}
@@ -546,7 +549,7 @@ const (
 func (s *Store) Cancel(ctx context.Context, id string, now time.Time) (CancelResult, error) {
 	keys := []string{s.k.meta(id), s.k.events(id), s.k.ixState(job.StateQueued),
 		s.k.ixState(job.StateStopped), s.k.ixFinished(), s.k.log(id)}
-	res, err := cancelScript.Run(ctx, s.rdb, keys, id, ms(now), s.evMax, s.k.cancelChannel(), s.k.doneChannel()).Text()
+	res, err := cancelScript.Run(ctx, s.rdb, keys, id, ms(now), s.evMax, s.k.cancelChannel(), s.k.done(id)).Text()
 	if err != nil {
 		return "", fmt.Errorf("store: cancel %s: %w", id, err)
 	}
