@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"sync"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
