@@ -1,6 +1,7 @@
 package solvekit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -169,7 +170,11 @@ func joinInvalid(instErr, cfgErr error) error {
 // solvers, and writes it back into the config.
 func chooseSolver(d *job.Definition, cfg json.RawMessage, override string) (string, json.RawMessage, error) {
 	var m map[string]any
-	_ = json.Unmarshal(cfg, &m)
+	// A job type without solvers and a config naming none (the common
+	// case) need no decoding.
+	if len(d.Solvers) > 0 || bytes.Contains(cfg, []byte(`"solver"`)) {
+		_ = json.Unmarshal(cfg, &m)
+	}
 	name := override
 	if name == "" {
 		if v, ok := m["solver"].(string); ok {

@@ -221,7 +221,9 @@ func decode(m map[string]string) (*job.Execution, error) {
 	if t, err := strconv.ParseInt(m["timeout_ms"], 10, 64); err == nil {
 		e.Timeout = time.Duration(t) * time.Millisecond
 	}
-	e.Progress, _ = strconv.ParseFloat(m["progress"], 64)
+	if v := m["progress"]; v != "" {
+		e.Progress, _ = strconv.ParseFloat(v, 64)
+	}
 	e.CreatedAt = parseMS(m["created_at"])
 	e.StartedAt = parseMSPtr(m["started_at"])
 	e.FinishedAt = parseMSPtr(m["finished_at"])
@@ -251,6 +253,9 @@ func decode(m map[string]string) (*job.Execution, error) {
 }
 
 func parseMS(s string) time.Time {
+	if s == "" {
+		return time.Time{} // no error value to build and drop
+	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n == 0 {
 		return time.Time{}
