@@ -360,6 +360,54 @@ func TestWaitHearsTheFinish(t *testing.T) {
 	require.Equal(t, int64(1), solvekit.DoneHeard(waiter))
 }
 
+// TestStubbornJobAbandoned: a worker job that ignores its stop is recorded
+// as stopped with its last incumbent StopGrace after the cancel, while the
+// func goes on; when it finally returns, nothing more is written.
+func TestStubbornJobAbandoned(t *testing.T) {
+	release := make(chan struct{})
+	returned := make(chan struct{})
+	stubborn := job.Async("stubborn", func(ctx context.Context, jc *job.Context) (any, error) {
+		defer close(returned)
+		if err := jc.Incumbent(map[string]float64{"sum": 7}, 7); err != nil {
+			return nil, err
+		}
+		<-release // ignores ctx
+		return map[string]float64{"sum": 99}, nil
+	}, job.WithSolutionSchema(sumSolution))
+	b := setup(t, setupOpts{defs: []*job.Definition{stubborn}, cfg: solvekit.Config{StopGrace: 200 * time.Millisecond}})
+	ctx := context.Background()
+	e, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "stubborn", Instance: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+	waitState(t, b, e.ID, job.StateRunning)
+	require.Eventually(t, func() bool {
+		n, err := b.rdb.Exists(ctx, "{solvekit}:x:"+e.ID+":inc").Result()
+		require.NoError(t, err)
+		return n == 1
+	}, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, b.svc.Cancel(ctx, e.ID))
+	e = waitFor(t, b, e.ID, 10*time.Second)
+	require.Equal(t, job.StateStopped, e.State)
+	select {
+	case <-returned:
+		t.Fatal("the func was expected to be still running")
+	default:
+	}
+	sol, err := b.svc.Solution(ctx, e.ID)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"sum":7}`, string(sol))
+	close(release)
+	<-returned
+	// The late return changes nothing.
+	require.Never(t, func() bool {
+		got, err := b.svc.Get(ctx, e.ID)
+		require.NoError(t, err)
+		return got.State != job.StateStopped || !got.FinishedAt.Equal(*e.FinishedAt)
+	}, 300*time.Millisecond, 20*time.Millisecond)
+	sol, err = b.svc.Solution(ctx, e.ID)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"sum":7}`, string(sol))
+}
+
 // TestCancelFlagSeenByHeartbeat sets the cancel flag without a pub/sub
 // message (as if it were missed): the worker's heartbeat notices it.
 func TestCancelFlagSeenByHeartbeat(t *testing.T) {

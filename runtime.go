@@ -324,31 +324,88 @@ func (s *Service) execute(parent context.Context, t *registry.Type, e *job.Execu
 	}
 	ctx = job.WithContext(ctx, jc)
 
-	done := make(chan funcResult, 1)
-	go func() {
-		var fr funcResult
-		defer func() {
-			if p := recover(); p != nil {
-				fr = funcResult{err: fmt.Errorf("panic: %v", p), panicked: true, stack: string(debug.Stack())}
-			}
-			done <- fr
-		}()
-		fr.value, fr.err = t.Def.Func(ctx, jc)
-	}()
+	if e.Kind == job.KindSync {
+		return s.runAside(ctx, t, e, jc, logs)
+	}
+	return s.runInline(ctx, t, e, jc, logs)
+}
 
+// callFunc runs the job's func, turning a panic into a failed result.
+func callFunc(ctx context.Context, t *registry.Type, jc *job.Context) (fr funcResult) {
+	defer func() {
+		if p := recover(); p != nil {
+			fr = funcResult{err: fmt.Errorf("panic: %v", p), panicked: true, stack: string(debug.Stack())}
+		}
+	}()
+	fr.value, fr.err = t.Def.Func(ctx, jc)
+	return fr
+}
+
+// abandoned is the result recorded for a job that did not return within
+// StopGrace of being stopped.
+func (s *Service) abandoned(jc *job.Context) funcResult {
+	jc.Log().Warn("job abandoned after stop grace", "grace", s.cfg.StopGrace.String())
+	return funcResult{err: fmt.Errorf("job did not return within %s of being stopped; abandoned", s.cfg.StopGrace)}
+}
+
+// runAside runs a sync job's func on its own goroutine, so that the caller
+// gets its answer StopGrace after a stop even from a job that ignores it.
+func (s *Service) runAside(ctx context.Context, t *registry.Type, e *job.Execution, jc *job.Context, logs *logSink) job.State {
+	done := make(chan funcResult, 1)
+	go func() { done <- callFunc(ctx, t, jc) }()
 	var fr funcResult
 	select {
 	case fr = <-done:
 	case <-ctx.Done():
-		// Give the job StopGrace to return its best solution, then abandon it.
 		grace := time.NewTimer(s.cfg.StopGrace)
 		select {
 		case fr = <-done:
 		case <-grace.C:
-			fr = funcResult{err: fmt.Errorf("job did not return within %s of being stopped; abandoned", s.cfg.StopGrace)}
-			jc.Log().Warn("job abandoned after stop grace", "grace", s.cfg.StopGrace.String())
+			fr = s.abandoned(jc)
 		}
 		grace.Stop()
+	}
+	logs.close()
+	return s.record(t, e, jc, ctx, fr)
+}
+
+// runInline runs a worker attempt's func on the worker's own goroutine: a
+// short job then costs no extra goroutine nor hand-off. A job that does not
+// return within StopGrace of being stopped is recorded as abandoned by a
+// timer instead; its worker slot stays taken until the func returns, which
+// keeps the worker's concurrency honest about the CPU the job still uses.
+// Exactly one of the two records the attempt's end.
+func (s *Service) runInline(ctx context.Context, t *registry.Type, e *job.Execution, jc *job.Context, logs *logSink) job.State {
+	var (
+		claimed  atomic.Bool // set by whichever records the end
+		mu       sync.Mutex
+		returned bool
+		grace    *time.Timer
+	)
+	stopWatch := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if returned {
+			return
+		}
+		grace = time.AfterFunc(s.cfg.StopGrace, func() {
+			if claimed.CompareAndSwap(false, true) {
+				fr := s.abandoned(jc)
+				logs.close()
+				s.record(t, e, jc, ctx, fr)
+			}
+		})
+	})
+	fr := callFunc(ctx, t, jc)
+	mu.Lock()
+	returned = true
+	if grace != nil {
+		grace.Stop()
+	}
+	mu.Unlock()
+	stopWatch()
+	if !claimed.CompareAndSwap(false, true) {
+		return "" // abandoned and recorded meanwhile
 	}
 	logs.close()
 	return s.record(t, e, jc, ctx, fr)
