@@ -215,9 +215,9 @@ func decode(m map[string]string) (*job.Execution, error) {
 	if e.ID == "" {
 		return nil, errors.New("store: record without id")
 	}
-	e.Attempt, _ = strconv.Atoi(m["attempt"])
-	e.Retries, _ = strconv.Atoi(m["retries"])
-	e.MaxRetries, _ = strconv.Atoi(m["max_retries"])
+	e.Attempt = atoi(m["attempt"])
+	e.Retries = atoi(m["retries"])
+	e.MaxRetries = atoi(m["max_retries"])
 	if t, err := strconv.ParseInt(m["timeout_ms"], 10, 64); err == nil {
 		e.Timeout = time.Duration(t) * time.Millisecond
 	}
@@ -250,6 +250,16 @@ func decode(m map[string]string) (*job.Execution, error) {
 		jsonField("log_json", &e.SolverLog),
 		jsonField("error", &e.Error),
 	)
+}
+
+// atoi reads an integer field; absent or malformed is 0 (and costs no
+// error value).
+func atoi(s string) int {
+	if s == "" {
+		return 0
+	}
+	n, _ := strconv.Atoi(s)
+	return n
 }
 
 func parseMS(s string) time.Time {
