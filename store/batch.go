@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +18,10 @@ import (
 // N concurrent calls cost one round trip instead of N, which is where most
 // of the client's and Redis's CPU per job goes. Each script still runs
 // atomically on its own; a pipeline is not a transaction.
+//
+// Each flusher sends on a connection of its own (when the client is a
+// plain *redis.Client): taking a connection from the pool costs a health
+// check syscall per round trip, about as much as the write itself.
 //
 // Calls whose arguments are large (big instances or solutions) bypass the
 // batcher, so that a multi-megabyte write never holds small ones back.
@@ -103,13 +108,27 @@ func (b *batcher) run(ctx context.Context, script *redis.Script, keys []string, 
 func (b *batcher) flush() {
 	idle := time.NewTimer(flusherIdle)
 	defer idle.Stop()
+	var own *redis.Conn
+	defer func() {
+		if own != nil {
+			_ = own.Close()
+		}
+	}()
 	for {
 		b.mu.Lock()
 		batch := b.queue
 		b.queue = nil
 		b.mu.Unlock()
 		if len(batch) > 0 {
-			b.send(batch)
+			if own == nil {
+				own = b.conn()
+			}
+			if !b.send(own, batch) {
+				// The connection broke: retire it (the calls were sent
+				// again through the pool).
+				_ = own.Close()
+				own = nil
+			}
 			continue
 		}
 		idle.Reset(flusherIdle)
@@ -128,15 +147,54 @@ func (b *batcher) flush() {
 	}
 }
 
-func (b *batcher) send(batch []*scriptCall) {
+// conn returns a dedicated connection, or nil when the client has none to
+// give (cluster, ring and failover clients): calls then go through the pool.
+func (b *batcher) conn() *redis.Conn {
+	if c, ok := b.rdb.(interface{ Conn() *redis.Conn }); ok {
+		return c.Conn()
+	}
+	return nil
+}
+
+// send runs a batch on conn (the pool when nil) and wakes its callers. It
+// reports false when conn failed below Redis (a network error); the batch
+// was then sent again through the pool, as go-redis's own retry would.
+func (b *batcher) send(conn *redis.Conn, batch []*scriptCall) bool {
+	ok := true
+	if conn != nil {
+		b.exec(conn, batch)
+		for _, c := range batch {
+			if err := c.cmd.Err(); err != nil && !isRedisError(err) {
+				ok = false
+				break
+			}
+		}
+	}
+	if conn == nil || !ok {
+		b.exec(b.rdb, batch)
+	}
+	for _, c := range batch {
+		close(c.done)
+	}
+	return ok
+}
+
+// scripter is what exec needs of a client or a connection.
+type scripter interface {
+	redis.Scripter
+	Pipeline() redis.Pipeliner
+}
+
+// exec runs the batch's scripts on r, one call alone or in a pipeline,
+// setting each call's cmd.
+func (b *batcher) exec(r scripter, batch []*scriptCall) {
 	ctx := context.Background()
 	if len(batch) == 1 {
 		c := batch[0]
-		c.cmd = c.script.Run(ctx, b.rdb, c.keys, c.args...)
-		close(c.done)
+		c.cmd = c.script.Run(ctx, r, c.keys, c.args...)
 		return
 	}
-	pipe := b.rdb.Pipeline()
+	pipe := r.Pipeline()
 	for _, c := range batch {
 		c.cmd = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
 	}
@@ -145,10 +203,19 @@ func (b *batcher) send(batch []*scriptCall) {
 		// A server that restarted or flushed its script cache answers
 		// NOSCRIPT: run that call again with the script's source.
 		if err := c.cmd.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-			c.cmd = c.script.Run(ctx, b.rdb, c.keys, c.args...)
+			c.cmd = c.script.Run(ctx, r, c.keys, c.args...)
 		}
-		close(c.done)
 	}
+}
+
+// isRedisError tells an error Redis answered (a script's error reply,
+// NOSCRIPT, a nil reply) from a failure to talk to it.
+func isRedisError(err error) bool {
+	if err == redis.Nil {
+		return true
+	}
+	var re redis.Error
+	return errors.As(err, &re)
 }
 
 func argSize(args []any) int {

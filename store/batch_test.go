@@ -129,3 +129,47 @@ func TestBatchedCallWithEndedContext(t *testing.T) {
 	t.Logf("withdrawn %d, sent %d", withdrawn, sent)
 	require.Positive(t, withdrawn)
 }
+
+// TestBatcherSurvivesABrokenConnection: the flusher sends on a connection
+// of its own; when Redis drops it, the calls in flight are sent again
+// through the pool and later calls get a new connection.
+func TestBatcherSurvivesABrokenConnection(t *testing.T) {
+	if redistest.Current(t).Kind == "miniredis" {
+		t.Skip("miniredis has no CLIENT KILL")
+	}
+	rdb := redistest.Client(t)
+	s := store.New(rdb, store.Options{Pipelines: 1})
+	ctx := context.Background()
+	create := func(id string) error {
+		return s.Create(ctx, &job.Execution{ID: id, JobType: "t", Queue: "default", CreatedAt: time.Now()}, json.RawMessage(`{}`))
+	}
+	require.NoError(t, create("k1"))
+	// Drop every connection of this test's database but the admin's.
+	db := rdb.Options().DB
+	admin := rdb.Conn()
+	defer admin.Close()
+	me, err := admin.ClientID(ctx).Result()
+	require.NoError(t, err)
+	list, err := admin.ClientList(ctx).Result()
+	require.NoError(t, err)
+	killed := 0
+	for _, line := range strings.Split(strings.TrimSpace(list), "\n") {
+		f := map[string]string{}
+		for _, kv := range strings.Fields(line) {
+			k, v, _ := strings.Cut(kv, "=")
+			f[k] = v
+		}
+		if f["db"] == fmt.Sprint(db) && f["id"] != fmt.Sprint(me) {
+			require.NoError(t, admin.ClientKillByFilter(ctx, "ID", f["id"]).Err())
+			killed++
+		}
+	}
+	require.Positive(t, killed, "the flusher's connection was expected among the clients")
+	require.NoError(t, create("k2"), "sent again through the pool")
+	require.NoError(t, create("k3"), "on a new connection")
+	for _, id := range []string{"k1", "k2", "k3"} {
+		e, err := s.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, job.StateQueued, e.State)
+	}
+}
