@@ -109,14 +109,11 @@ func (s *Service) handle(tctx, shutdownCtx context.Context, a queue.Attempt) err
 		}, nowUTC())
 		return ferr
 	}
-	// The job's parent: cancelled with errShutdown when Work drains; asynq's
-	// own context is ignored (its only cancellations are its timeout, set
-	// beyond the job's, and its shutdown, which solvekit runs itself).
-	parent, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	stop := context.AfterFunc(shutdownCtx, func() { cancel(context.Cause(shutdownCtx)) })
-	defer stop()
-	s.execute(parent, t, e, started.Input)
+	// The job's parent is Work's shutdown context, cancelled with
+	// errShutdown when Work drains; asynq's own context is ignored (its only
+	// cancellations are its timeout, set beyond the job's, and its shutdown,
+	// which solvekit runs itself).
+	s.execute(shutdownCtx, t, e, started.Input)
 	return nil
 }
 
