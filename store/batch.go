@@ -32,6 +32,10 @@ type batcher struct {
 	mu       sync.Mutex
 	queue    []*scriptCall
 	inflight int
+	// conns keeps the connections of flushers that exited for the next
+	// ones: at most maxInflight, and closed with the client. (Closing a
+	// go-redis Conn that the pool takes back makes go-redis log a warning.)
+	conns []*redis.Conn
 	// kick wakes an idle flusher. Flushers stay alive for flusherIdle
 	// after their last pipeline: a goroutine per pipeline would pay for
 	// growing a fresh stack through go-redis every time.
@@ -111,7 +115,9 @@ func (b *batcher) flush() {
 	var own *redis.Conn
 	defer func() {
 		if own != nil {
-			_ = own.Close()
+			b.mu.Lock()
+			b.conns = append(b.conns, own)
+			b.mu.Unlock()
 		}
 	}()
 	for {
@@ -150,6 +156,14 @@ func (b *batcher) flush() {
 // conn returns a dedicated connection, or nil when the client has none to
 // give (cluster, ring and failover clients): calls then go through the pool.
 func (b *batcher) conn() *redis.Conn {
+	b.mu.Lock()
+	if n := len(b.conns); n > 0 {
+		c := b.conns[n-1]
+		b.conns = b.conns[:n-1]
+		b.mu.Unlock()
+		return c
+	}
+	b.mu.Unlock()
 	if c, ok := b.rdb.(interface{ Conn() *redis.Conn }); ok {
 		return c.Conn()
 	}
