@@ -271,7 +271,12 @@ func (s *Service) Wait(ctx context.Context, id string) (*job.Execution, error) {
 	case <-ready:
 	case <-tick.C:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		// Still answer with the record as it is, as the loop below does.
+		e, err := s.store.Get(context.WithoutCancel(ctx), id)
+		if err != nil {
+			return nil, err
+		}
+		return e, ctx.Err()
 	}
 	for {
 		e, err := s.store.Get(ctx, id)
