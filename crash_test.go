@@ -169,9 +169,9 @@ func TestKill9WorkerRequeues(t *testing.T) {
 	// One solution key, no incumbent left over.
 	_, err = b.svc.Store().Incumbent(ctx, e.ID)
 	require.ErrorIs(t, err, job.ErrNotFound)
-	// Nothing is left in the running set.
-	n, err := b.rdb.ZCard(ctx, b.svc.Store().RunningKey()).Result()
+	// Nothing is left in the running index.
+	counts, err := b.svc.Store().CountByState(ctx)
 	require.NoError(t, err)
-	require.Zero(t, n)
+	require.Zero(t, counts[job.StateRunning])
 	_ = store.Lost
 }

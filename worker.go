@@ -154,16 +154,7 @@ func (s *Service) sweepLost(ctx context.Context) {
 			Mode: store.Lost, HeartbeatBefore: cutoff, MaxLost: s.cfg.MaxLost,
 			Error: &job.ErrorInfo{Kind: "lost", Message: "worker stopped sending heartbeats too often"},
 		}, nowUTC())
-		if err != nil {
-			if errors.Is(err, job.ErrNotFound) {
-				s.rdb.ZRem(ctx, s.store.RunningKey(), id)
-			}
-			continue
-		}
-		if !res.Requeued {
-			if !res.State.Terminal() && res.State != job.StateRunning {
-				s.rdb.ZRem(ctx, s.store.RunningKey(), id)
-			}
+		if err != nil || !res.Requeued {
 			continue
 		}
 		s.cfg.Logger.Warn("solvekit: worker lost; execution requeued", "execution", id, "attempt", res.Attempt)

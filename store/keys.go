@@ -12,9 +12,7 @@ func (k keys) incumbent(id string) string { return k.p + ":x:" + id + ":inc" }
 func (k keys) log(id string) string       { return k.p + ":x:" + id + ":log" }
 func (k keys) events(id string) string    { return k.p + ":x:" + id + ":ev" }
 func (k keys) files(id string) string     { return k.p + ":x:" + id + ":files" }
-func (k keys) running() string            { return k.p + ":running" }
 func (k keys) ixAll() string              { return k.p + ":ix:all" }
-func (k keys) ixFinished() string         { return k.p + ":ix:fin" }
 func (k keys) ixState(s job.State) string { return k.p + ":ix:st:" + string(s) }
 func (k keys) ixType(t string) string     { return k.p + ":ix:jt:" + t }
 func (k keys) ixOwner(o string) string    { return k.p + ":ix:own:" + o }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -78,6 +79,9 @@ type Store struct {
 	k      keys
 	evMax  string
 	logMax int64
+	// queues holds the asynq queue names this store has added to asynq's
+	// set of queues (key "\x00" queue).
+	queues sync.Map
 }
 
 // New returns a Store on rdb.
@@ -145,11 +149,17 @@ func (s *Store) CreateWithTask(ctx context.Context, e *job.Execution, input json
 		e.Attempt = 1
 	}
 	fields := encode(e)
-	keys := make([]string, 0, 11)
-	keys = append(keys, s.k.meta(e.ID), s.k.input(e.ID), s.k.running())
+	keys := make([]string, 0, 10)
+	keys = append(keys, s.k.meta(e.ID), s.k.input(e.ID))
 	argv := make([]any, 0, 9+len(fields))
-	argv = append(argv, ms(e.CreatedAt), []byte(input), string(e.State), e.ID)
+	argv = append(argv, ms(e.CreatedAt), []byte(input), "0", e.ID)
+	publish := false
 	if task != nil {
+		// asynq's set of queue names is written once per queue and process,
+		// as asynq's own client does (it is for tools that list queues).
+		if _, known := s.queues.Load(task.QueuesKey + "\x00" + task.Queue); !known {
+			publish, argv[2] = true, "1"
+		}
 		keys = append(keys, task.Key, task.PendingKey, task.QueuesKey)
 		argv = append(argv, "1", task.ID, task.Msg, task.Queue, task.PendingSince)
 	} else {
@@ -169,6 +179,9 @@ func (s *Store) CreateWithTask(ctx context.Context, e *job.Execution, input json
 	}
 	if n == 0 {
 		return &job.Error{Code: job.CodeConflict, Message: fmt.Sprintf("execution %q exists", e.ID)}
+	}
+	if publish {
+		s.queues.Store(task.QueuesKey+"\x00"+task.Queue, true)
 	}
 	return nil
 }
@@ -362,6 +375,9 @@ func (s *Store) Incumbent(ctx context.Context, id string) (json.RawMessage, erro
 }
 
 // Started is what Start returns: the record now running and its input.
+// The record holds what a worker needs (the fields in startFields, plus
+// the state, worker, start and heartbeat that Start wrote), not the whole
+// record; Get reads that.
 type Started struct {
 	Execution *job.Execution
 	Input     json.RawMessage
@@ -377,7 +393,7 @@ var ErrNotStartable = errors.New("store: execution not startable")
 // in the same round trip.
 func (s *Store) Start(ctx context.Context, id string, attempt int, worker string, now time.Time) (*Started, error) {
 	keys := []string{s.k.meta(id), s.k.input(id), s.k.events(id), s.k.ixState(job.StateQueued),
-		s.k.ixState(job.StateRunning), s.k.running()}
+		s.k.ixState(job.StateRunning)}
 	res, err := s.b.run(ctx, startScript, keys, id, attempt, worker, ms(now), s.evMax).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("store: start %s: %w", id, err)
@@ -385,24 +401,29 @@ func (s *Store) Start(ctx context.Context, id string, attempt int, worker string
 	if n, _ := res[0].(int64); n != 1 {
 		return nil, fmt.Errorf("%w: %s is %v at attempt %v", ErrNotStartable, id, res[1], res[2])
 	}
-	flat, _ := res[1].([]any)
-	m := make(map[string]string, len(flat)/2)
-	for i := 0; i+1 < len(flat); i += 2 {
-		k, _ := flat[i].(string)
-		v, _ := flat[i+1].(string)
-		m[k] = v
+	vals, _ := res[1].([]any)
+	m := make(map[string]string, len(startFields)+1)
+	m["id"] = id
+	for i, v := range vals {
+		if sv, ok := v.(string); ok && i < len(startFields) {
+			m[startFields[i]] = sv
+		}
 	}
 	e, err := decode(m)
 	if err != nil {
 		return nil, err
 	}
-	// The script returns the record as it was; apply what it wrote.
+	// The script returns the fields as they were; apply what it wrote.
 	at := time.UnixMilli(now.UnixMilli()).UTC()
 	e.State, e.Worker, e.StartedAt, e.Heartbeat = job.StateRunning, worker, &at, &at
-	e.Progress, e.ProgressMsg = 0, ""
 	in, _ := res[2].(string)
 	return &Started{Execution: e, Input: json.RawMessage(in)}, nil
 }
+
+// startFields are the record fields the start script returns, in its HMGET
+// order: what a worker needs to run and record the attempt.
+var startFields = []string{"state", "attempt", "created_at", "ev", "job_type", "kind",
+	"solver", "queue", "config", "metadata", "timeout_ms", "retries", "max_retries"}
 
 // Outcome is the terminal write of one attempt.
 type Outcome struct {
@@ -432,7 +453,7 @@ func (s *Store) Finish(ctx context.Context, id string, attempt int, o Outcome, n
 		return false, fmt.Errorf("store: finish %s with non-terminal state %q", id, o.State)
 	}
 	keys := []string{s.k.meta(id), s.k.solution(id), s.k.incumbent(id), s.k.events(id),
-		s.k.ixState(job.StateRunning), s.k.ixState(o.State), s.k.running(), s.k.ixFinished()}
+		s.k.ixState(job.StateRunning), s.k.ixState(o.State)}
 	has := "0"
 	if o.Solution != nil {
 		has = "1"
@@ -521,7 +542,7 @@ type RequeueResult struct {
 // terminal state instead.
 func (s *Store) Requeue(ctx context.Context, id string, r RequeueRequest, now time.Time) (RequeueResult, error) {
 	keys := []string{s.k.meta(id), s.k.solution(id), s.k.incumbent(id), s.k.events(id),
-		s.k.ixState(job.StateQueued), s.k.running(), s.k.ixFinished(), s.k.ixState(job.StateRunning),
+		s.k.ixState(job.StateQueued), s.k.ixState(job.StateRunning),
 		s.k.ixState(job.StateStopped), s.k.ixState(job.StateFailed), s.k.ixState(job.StateSucceeded),
 		s.k.ixState(job.StateTimedOut), s.k.log(id)}
 	exp := ""
@@ -563,7 +584,7 @@ const (
 // publishes its id so the worker running it cancels the job's context.
 func (s *Store) Cancel(ctx context.Context, id string, now time.Time) (CancelResult, error) {
 	keys := []string{s.k.meta(id), s.k.events(id), s.k.ixState(job.StateQueued),
-		s.k.ixState(job.StateStopped), s.k.ixFinished(), s.k.log(id)}
+		s.k.ixState(job.StateStopped), s.k.log(id)}
 	res, err := cancelScript.Run(ctx, s.rdb, keys, id, ms(now), s.evMax, s.k.cancelChannel(), s.k.done(id)).Text()
 	if err != nil {
 		return "", fmt.Errorf("store: cancel %s: %w", id, err)
@@ -593,9 +614,8 @@ func (s *Store) Heartbeat(ctx context.Context, worker string, runs []Running, no
 	if len(runs) == 0 {
 		return nil, nil, nil
 	}
-	keys := make([]string, 0, len(runs)+1)
+	keys := make([]string, 0, len(runs))
 	argv := make([]any, 0, 2*len(runs)+2)
-	keys = append(keys, s.k.running())
 	argv = append(argv, ms(now), worker)
 	for _, r := range runs {
 		keys = append(keys, s.k.meta(r.ID))
@@ -636,12 +656,46 @@ func (s *Store) ExistingKeys(ctx context.Context, keys []string) ([]bool, error)
 	return out, nil
 }
 
-// Stale returns up to limit running executions whose heartbeat is older
-// than before (candidates for Requeue with mode Lost).
+// Stale returns up to limit running executions whose heartbeat (or start,
+// before the first heartbeat) is older than before: candidates for Requeue
+// with mode Lost. It reads the heartbeat of every running record, in pages
+// of one round trip each: running executions are few next to all the
+// others, and keeping no index by heartbeat saves every attempt two writes
+// and every heartbeat one.
 func (s *Store) Stale(ctx context.Context, before time.Time, limit int64) ([]string, error) {
-	return s.rdb.ZRangeByScore(ctx, s.k.running(), &redis.ZRangeBy{
-		Min: "-inf", Max: "(" + ms(before), Count: limit,
-	}).Result()
+	const page = 500
+	cut := before.UnixMilli()
+	var out []string
+	for off := int64(0); ; off += page {
+		ids, err := s.rdb.ZRange(ctx, s.k.ixState(job.StateRunning), off, off+page-1).Result()
+		if err != nil || len(ids) == 0 {
+			return out, err
+		}
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.SliceCmd, len(ids))
+		for i, id := range ids {
+			cmds[i] = pipe.HMGet(ctx, s.k.meta(id), "heartbeat", "started_at")
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return out, err
+		}
+		for i, c := range cmds {
+			v := c.Val()
+			hb, _ := v[0].(string)
+			if hb == "" {
+				hb, _ = v[1].(string)
+			}
+			if t, _ := strconv.ParseInt(hb, 10, 64); t < cut {
+				out = append(out, ids[i])
+				if int64(len(out)) >= limit {
+					return out, nil
+				}
+			}
+		}
+		if len(ids) < page {
+			return out, nil
+		}
+	}
 }
 
 // QueuedBefore returns up to limit queued executions created before t,
@@ -704,7 +758,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	keys := []string{s.k.meta(id), s.k.input(id), s.k.solution(id), s.k.incumbent(id), s.k.log(id), s.k.events(id),
-		s.k.ixAll(), s.k.ixFinished(), s.k.ixState(e.State), s.k.ixType(e.JobType)}
+		s.k.ixAll(), s.k.ixState(e.State), s.k.ixType(e.JobType)}
 	if e.Owner != "" {
 		keys = append(keys, s.k.ixOwner(e.Owner))
 	}
@@ -726,8 +780,51 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 }
 
 // FinishedBefore returns up to limit ids of executions finished before t.
+// An execution that finished before t was created before t, so it reads
+// the terminal states' indexes (by creation time) up to t, a page at a
+// time, and keeps the records whose finish is earlier than t. No index by
+// finish time is kept: that saves every finish a write. The executions it
+// reads and skips are those created before t that finished after it: the
+// ones that ran across t, few.
 func (s *Store) FinishedBefore(ctx context.Context, t time.Time, limit int64) ([]string, error) {
-	return s.rdb.ZRangeByScore(ctx, s.k.ixFinished(), &redis.ZRangeBy{Min: "-inf", Max: "(" + ms(t), Count: limit}).Result()
+	const page = 500
+	cut := t.UnixMilli()
+	var out []string
+	for _, st := range job.States {
+		if !st.Terminal() {
+			continue
+		}
+		for off := int64(0); ; off += page {
+			ids, err := s.rdb.ZRangeByScore(ctx, s.k.ixState(st), &redis.ZRangeBy{
+				Min: "-inf", Max: "(" + ms(t), Offset: off, Count: page}).Result()
+			if err != nil {
+				return out, err
+			}
+			if len(ids) == 0 {
+				break
+			}
+			pipe := s.rdb.Pipeline()
+			cmds := make([]*redis.StringCmd, len(ids))
+			for i, id := range ids {
+				cmds[i] = pipe.HGet(ctx, s.k.meta(id), "finished_at")
+			}
+			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+				return out, err
+			}
+			for i, c := range cmds {
+				if f, err := strconv.ParseInt(c.Val(), 10, 64); err == nil && f < cut {
+					out = append(out, ids[i])
+					if int64(len(out)) >= limit {
+						return out, nil
+					}
+				}
+			}
+			if len(ids) < page {
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 // CountByState returns how many executions are in each stored state.
@@ -760,6 +857,3 @@ func (s *Store) TryLock(ctx context.Context, name, owner string, ttl time.Durati
 	}
 	return false, nil
 }
-
-// RunningKey is the sorted set of running executions by heartbeat.
-func (s *Store) RunningKey() string { return s.k.running() }

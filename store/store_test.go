@@ -297,3 +297,115 @@ func TestLazyEventStream(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, ok)
 }
+
+// Start returns what a worker needs of the record, as Get would show it.
+func TestStartReturnsTheWorkersFields(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	at := time.UnixMilli(1_700_000_000_000).UTC()
+	e := &job.Execution{ID: "s1", JobType: "t", Kind: job.KindAsync, Name: "n", Solver: "mip.cbc", Queue: "q",
+		Config: json.RawMessage(`{"a":1}`), Metadata: map[string]string{"k": "v"},
+		Timeout: 1500 * time.Millisecond, MaxRetries: 2, CreatedAt: at}
+	require.NoError(t, s.Create(ctx, e, json.RawMessage(`{"x":1}`)))
+	now := at.Add(time.Second)
+	st, err := s.Start(ctx, "s1", 1, "w1", now)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"x":1}`, string(st.Input))
+	got := st.Execution
+	require.Equal(t, "s1", got.ID)
+	require.Equal(t, "t", got.JobType)
+	require.Equal(t, job.KindAsync, got.Kind)
+	require.Equal(t, "mip.cbc", got.Solver)
+	require.Equal(t, "q", got.Queue)
+	require.JSONEq(t, `{"a":1}`, string(got.Config))
+	require.Equal(t, map[string]string{"k": "v"}, got.Metadata)
+	require.Equal(t, 1500*time.Millisecond, got.Timeout)
+	require.Equal(t, 2, got.MaxRetries)
+	require.Equal(t, 1, got.Attempt)
+	require.Equal(t, at, got.CreatedAt)
+	require.Equal(t, job.StateRunning, got.State)
+	require.Equal(t, "w1", got.Worker)
+	require.Equal(t, now, *got.StartedAt)
+
+	// What Start wrote is what Get reads.
+	rec, err := s.Get(ctx, "s1")
+	require.NoError(t, err)
+	require.Equal(t, job.StateRunning, rec.State)
+	require.Equal(t, "w1", rec.Worker)
+	require.Equal(t, now, *rec.StartedAt)
+	require.Equal(t, now, *rec.Heartbeat)
+
+	// A second start of the same attempt is refused.
+	_, err = s.Start(ctx, "s1", 1, "w2", now)
+	require.ErrorIs(t, err, store.ErrNotStartable)
+	_, err = s.Start(ctx, "nope", 1, "w2", now)
+	require.ErrorIs(t, err, store.ErrNotStartable)
+}
+
+// Stale finds running executions by their heartbeat, or their start before
+// the first heartbeat, and nothing else.
+func TestStale(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	for i, id := range []string{"old", "beating", "fresh", "queued", "done"} {
+		create(t, s, id, "t", "", base.Add(time.Duration(i)*time.Millisecond), nil)
+	}
+	for _, id := range []string{"old", "beating", "done"} {
+		_, err := s.Start(ctx, id, 1, "w1", base)
+		require.NoError(t, err)
+	}
+	_, err := s.Start(ctx, "fresh", 1, "w1", base.Add(time.Hour))
+	require.NoError(t, err)
+	_, _, err = s.Heartbeat(ctx, "w1", []store.Running{{ID: "beating", Attempt: 1}}, base.Add(50*time.Minute))
+	require.NoError(t, err)
+	ok, err := s.Finish(ctx, "done", 1, store.Outcome{State: job.StateSucceeded}, base)
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	ids, err := s.Stale(ctx, base.Add(10*time.Minute), 100)
+	require.NoError(t, err)
+	require.Equal(t, []string{"old"}, ids)
+	ids, err = s.Stale(ctx, base.Add(55*time.Minute), 100)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"old", "beating"}, ids)
+	ids, err = s.Stale(ctx, base.Add(2*time.Hour), 2)
+	require.NoError(t, err)
+	require.Len(t, ids, 2, "limit")
+}
+
+// FinishedBefore returns exactly the executions that finished before t,
+// whatever their terminal state and creation time.
+func TestFinishedBefore(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	cut := base.Add(30 * time.Minute)
+	finish := func(id string, created, finished time.Time, st job.State) {
+		t.Helper()
+		create(t, s, id, "t", "", created, nil)
+		_, err := s.Start(ctx, id, 1, "w1", created)
+		require.NoError(t, err)
+		ok, err := s.Finish(ctx, id, 1, store.Outcome{State: st}, finished)
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	finish("early-ok", base, base.Add(time.Minute), job.StateSucceeded)
+	finish("early-failed", base.Add(time.Second), base.Add(2*time.Minute), job.StateFailed)
+	finish("across", base.Add(2*time.Second), cut.Add(time.Minute), job.StateSucceeded)
+	finish("late", cut.Add(time.Second), cut.Add(2*time.Minute), job.StateSucceeded)
+	create(t, s, "queued", "t", "", base, nil)
+	_, err := s.Cancel(ctx, "queued", base.Add(3*time.Minute))
+	require.NoError(t, err)
+	create(t, s, "waiting", "t", "", base, nil)
+
+	ids, err := s.FinishedBefore(ctx, cut, 100)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"early-ok", "early-failed", "queued"}, ids)
+	ids, err = s.FinishedBefore(ctx, cut, 2)
+	require.NoError(t, err)
+	require.Len(t, ids, 2)
+	ids, err = s.FinishedBefore(ctx, cut.Add(time.Hour), 100)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"early-ok", "early-failed", "queued", "across", "late"}, ids)
+}

@@ -1,14 +1,13 @@
 -- finish: running → terminal, once. The state, solution and verdict are written
 -- in one step; a late finish from an attempt that is no longer current is ignored.
 -- KEYS[1] meta, KEYS[2] solution, KEYS[3] incumbent, KEYS[4] events, KEYS[5] ix running,
--- KEYS[6] ix final state, KEYS[7] running zset, KEYS[8] ix finished.
+-- KEYS[6] ix final state.
 -- ARGV[1] id, ARGV[2] attempt, ARGV[3] final state, ARGV[4] now ms, ARGV[5] has solution
 -- ("1"/"0"), ARGV[6] solution, ARGV[7] events maxlen, ARGV[8] done channel,
 -- ARGV[9] event json, ARGV[10] "1" when an incumbent may exist (deleted),
 -- ARGV[11..] field/value pairs. The status event is written only when the event
--- stream exists (lib/events).
-local st = redis.call('HMGET', KEYS[1], 'state', 'attempt', 'created_at')
-if not st[1] then return 0 end
+-- stream exists (the record's ev flag, lib/events).
+local st = redis.call('HMGET', KEYS[1], 'state', 'attempt', 'created_at', 'ev')
 if st[1] ~= 'running' or st[2] ~= ARGV[2] then return 0 end
 if ARGV[5] == '1' then
   redis.call('SET', KEYS[2], ARGV[6])
@@ -19,9 +18,7 @@ for i = 11, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('ZREM', KEYS[5], ARGV[1])
 redis.call('ZADD', KEYS[6], st[3], ARGV[1])
-redis.call('ZREM', KEYS[7], ARGV[1])
-redis.call('ZADD', KEYS[8], ARGV[4], ARGV[1])
-if redis.call('EXISTS', KEYS[4]) == 1 then
+if st[4] == '1' then
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'type', 'status', 'data', ARGV[9])
 end
 redis.call('PUBLISH', ARGV[8], ARGV[1])

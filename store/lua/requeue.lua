@@ -4,8 +4,8 @@
 --            or stopped when a cancel was requested, or failed past ARGV[6] lost attempts
 --   relaunch terminal → queued(attempt+1), clearing the previous result
 -- KEYS[1] meta, KEYS[2] solution, KEYS[3] incumbent, KEYS[4] events, KEYS[5] ix queued,
--- KEYS[6] running zset, KEYS[7] ix finished, KEYS[8] ix running, KEYS[9] ix stopped, KEYS[10] ix failed,
--- KEYS[11] ix succeeded, KEYS[12] ix timed_out, KEYS[13] log stream.
+-- KEYS[6] ix running, KEYS[7] ix stopped, KEYS[8] ix failed, KEYS[9] ix succeeded,
+-- KEYS[10] ix timed_out, KEYS[11] log stream.
 -- ARGV[1] id, ARGV[2] mode, ARGV[3] expected attempt ('' = any), ARGV[4] now ms,
 -- ARGV[5] heartbeat cutoff ms, ARGV[6] max lost, ARGV[7] events maxlen, ARGV[8] done channel,
 -- ARGV[9] error json ('' none), ARGV[10] new config ('' keep).
@@ -14,8 +14,8 @@ local st = redis.call('HMGET', KEYS[1], 'state', 'attempt', 'created_at', 'heart
 if not st[1] then return {0, '0', 'missing'} end
 local state, attempt, created = st[1], tonumber(st[2]), st[3]
 if ARGV[3] ~= '' and st[2] ~= ARGV[3] then return {0, st[2], state} end
-local ix = {queued = KEYS[5], running = KEYS[8], stopped = KEYS[9], failed = KEYS[10],
-  succeeded = KEYS[11], timed_out = KEYS[12]}
+local ix = {queued = KEYS[5], running = KEYS[6], stopped = KEYS[7], failed = KEYS[8],
+  succeeded = KEYS[9], timed_out = KEYS[10]}
 local function ev(data)
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'type', 'status', 'data', data)
 end
@@ -28,7 +28,7 @@ if mode == 'retry' or mode == 'lost' then
   if state ~= 'running' then return {0, st[2], state} end
   if mode == 'lost' then
     if st[4] and st[4] ~= '' and tonumber(st[4]) > tonumber(ARGV[5]) then return {0, st[2], state} end
-    ensure_events(KEYS[1], KEYS[4], KEYS[13], ARGV[7])
+    ensure_events(KEYS[1], KEYS[4], KEYS[11], ARGV[7])
     ev('{"state":"lost","attempt":' .. attempt .. '}')
     local lost = tonumber(st[5] or '0') + 1
     redis.call('HSET', KEYS[1], 'lost', lost)
@@ -45,25 +45,21 @@ if mode == 'retry' or mode == 'lost' then
       redis.call('HSET', KEYS[1], 'state', final, 'finished_at', ARGV[4], 'has_solution', has,
         'solver_status', status, 'heartbeat', '')
       if final == 'failed' then redis.call('HSET', KEYS[1], 'error', ARGV[9]) end
-      redis.call('ZREM', KEYS[6], ARGV[1])
-      redis.call('ZADD', KEYS[7], ARGV[4], ARGV[1])
       move(final)
       ev('{"state":"' .. final .. '","attempt":' .. attempt .. '}')
       redis.call('PUBLISH', ARGV[8], ARGV[1])
       return {2, tostring(attempt), final}
     end
   else
-    ensure_events(KEYS[1], KEYS[4], KEYS[13], ARGV[7])
+    ensure_events(KEYS[1], KEYS[4], KEYS[11], ARGV[7])
     redis.call('HSET', KEYS[1], 'retries', tonumber(st[7] or '0') + 1)
   end
-  redis.call('ZREM', KEYS[6], ARGV[1])
 elseif mode == 'relaunch' then
   if state ~= 'succeeded' and state ~= 'failed' and state ~= 'stopped' and state ~= 'timed_out' then
     return {0, st[2], state}
   end
-  ensure_events(KEYS[1], KEYS[4], KEYS[13], ARGV[7])
+  ensure_events(KEYS[1], KEYS[4], KEYS[11], ARGV[7])
   redis.call('DEL', KEYS[2], KEYS[3])
-  redis.call('ZREM', KEYS[7], ARGV[1])
   redis.call('HSET', KEYS[1], 'retries', '0', 'lost', '0')
   redis.call('HDEL', KEYS[1], 'objective', 'best_bound', 'gap', 'stats', 'checks', 'kpis', 'log_json', 'solver_status')
 else

@@ -8,11 +8,14 @@
 -- times, then carries on; from then on every transition appends as usual.
 -- The running event is placed no later than the first log record, so that a
 -- reader interleaving the log and event streams by id sees it first.
+-- The record's field ev = "1" says the stream exists: start and finish read it
+-- with the fields they read anyway instead of asking Redis for the key.
 local function ensure_events(meta, ev, logkey, maxlen)
   if redis.call('EXISTS', ev) == 1 then return end
   local r = redis.call('HMGET', meta, 'kind', 'state', 'attempt', 'created_at', 'started_at',
     'finished_at', 'worker', 'solver_status')
   if not r[2] then return end
+  redis.call('HSET', meta, 'ev', '1')
   local t, seq = tonumber(r[4]) or 1, 0
   if t < 1 then t = 1 end
   local function add(ms, data)
