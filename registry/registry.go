@@ -203,7 +203,7 @@ func (t *Type) PrepareConfig(doc json.RawMessage) (json.RawMessage, error) {
 		doc = json.RawMessage("{}")
 	}
 	if t.Config == nil {
-		if _, err := parseDoc("config", doc); err != nil {
+		if err := checkDoc("config", doc); err != nil {
 			return nil, err
 		}
 		return doc, nil

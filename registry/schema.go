@@ -173,12 +173,12 @@ func (s *Schema) Validate(doc json.RawMessage) error {
 }
 
 func (s *Schema) validateAs(name string, doc json.RawMessage) error {
+	if s == nil {
+		return checkDoc(name, doc)
+	}
 	v, err := parseDoc(name, doc)
 	if err != nil {
 		return err
-	}
-	if s == nil {
-		return nil
 	}
 	return s.validateValue(name, v)
 }
@@ -216,6 +216,21 @@ func parseDoc(name string, doc json.RawMessage) (any, error) {
 			Message: fmt.Sprintf("%s is not valid JSON: %s", name, describeJSONError(doc, err))}
 	}
 	return v, nil
+}
+
+// checkDoc is parseDoc for a document no schema reads: json.Valid answers
+// without building the value, and only a bad document is decoded, for
+// its error.
+func checkDoc(name string, doc json.RawMessage) error {
+	if json.Valid(doc) {
+		return nil
+	}
+	_, err := parseDoc(name, doc)
+	if err == nil {
+		// json.Valid and the decoder disagree; the decoder's leniency wins.
+		return nil
+	}
+	return err
 }
 
 func decodeJSON(b []byte) (any, error) {

@@ -186,12 +186,18 @@ func (s *Store) CreateWithTask(ctx context.Context, e *job.Execution, input json
 	return nil
 }
 
-// encode turns a record into hash field/value pairs.
+// encode turns a record into hash field/value pairs. The id is the key's,
+// and zero numbers are left out (decode reads an absent field as zero):
+// every argument costs the client and the script something.
 func encode(e *job.Execution) []any {
-	f := []any{
-		"id", e.ID, "job_type", e.JobType, "kind", string(e.Kind), "state", string(e.State),
-		"attempt", e.Attempt, "max_retries", e.MaxRetries, "queue", e.Queue,
-		"created_at", ms(e.CreatedAt), "timeout_ms", e.Timeout.Milliseconds(),
+	f := make([]any, 0, 24)
+	f = append(f, "job_type", e.JobType, "kind", string(e.Kind), "state", string(e.State),
+		"attempt", strconv.Itoa(e.Attempt), "queue", e.Queue, "created_at", ms(e.CreatedAt))
+	if e.MaxRetries != 0 {
+		f = append(f, "max_retries", strconv.Itoa(e.MaxRetries))
+	}
+	if e.Timeout != 0 {
+		f = append(f, "timeout_ms", strconv.FormatInt(e.Timeout.Milliseconds(), 10))
 	}
 	add := func(k, v string) {
 		if v != "" {
@@ -216,17 +222,17 @@ func encode(e *job.Execution) []any {
 	return f
 }
 
-// decode builds a record from the hash fields.
-func decode(m map[string]string) (*job.Execution, error) {
+// decode builds the record of execution id from its hash fields.
+func decode(id string, m map[string]string) (*job.Execution, error) {
 	e := &job.Execution{
-		ID: m["id"], JobType: m["job_type"], Kind: job.Kind(m["kind"]), Name: m["name"],
+		ID: id, JobType: m["job_type"], Kind: job.Kind(m["kind"]), Name: m["name"],
 		State: job.State(m["state"]), SolverStatus: job.SolverStatus(m["solver_status"]),
 		Solver: m["solver"], Queue: m["queue"], Owner: m["owner"], InstanceID: m["instance_id"],
 		Worker: m["worker"], ProgressMsg: m["progress_msg"],
 		HasSolution: m["has_solution"] == "1", CancelReq: m["cancel"] == "1",
 	}
-	if e.ID == "" {
-		return nil, errors.New("store: record without id")
+	if e.State == "" {
+		return nil, fmt.Errorf("store: record %s without state", id)
 	}
 	e.Attempt = atoi(m["attempt"])
 	e.Retries = atoi(m["retries"])
@@ -314,7 +320,7 @@ func (s *Store) Get(ctx context.Context, id string) (*job.Execution, error) {
 	if len(m) == 0 {
 		return nil, notFound(id)
 	}
-	return decode(m)
+	return decode(id, m)
 }
 
 // GetMany reads several records in one round trip, skipping missing ones.
@@ -331,12 +337,12 @@ func (s *Store) GetMany(ctx context.Context, ids []string) ([]*job.Execution, er
 		return nil, fmt.Errorf("store: get many: %w", err)
 	}
 	out := make([]*job.Execution, 0, len(ids))
-	for _, c := range cmds {
+	for i, c := range cmds {
 		m := c.Val()
 		if len(m) == 0 {
 			continue
 		}
-		e, err := decode(m)
+		e, err := decode(ids[i], m)
 		if err != nil {
 			return nil, err
 		}
@@ -402,14 +408,13 @@ func (s *Store) Start(ctx context.Context, id string, attempt int, worker string
 		return nil, fmt.Errorf("%w: %s is %v at attempt %v", ErrNotStartable, id, res[1], res[2])
 	}
 	vals, _ := res[1].([]any)
-	m := make(map[string]string, len(startFields)+1)
-	m["id"] = id
+	m := make(map[string]string, len(startFields))
 	for i, v := range vals {
 		if sv, ok := v.(string); ok && i < len(startFields) {
 			m[startFields[i]] = sv
 		}
 	}
-	e, err := decode(m)
+	e, err := decode(id, m)
 	if err != nil {
 		return nil, err
 	}
@@ -458,8 +463,7 @@ func (s *Store) Finish(ctx context.Context, id string, attempt int, o Outcome, n
 	if o.Solution != nil {
 		has = "1"
 	}
-	ss, _ := json.Marshal(string(o.SolverStatus))
-	evt := `{"state":"` + string(o.State) + `","attempt":` + strconv.Itoa(attempt) + `,"solver_status":` + string(ss) + `}`
+	evt := `{"state":"` + string(o.State) + `","attempt":` + strconv.Itoa(attempt) + `,"solver_status":` + jsonString(string(o.SolverStatus)) + `}`
 	inc := "0"
 	if o.Incumbent || attempt > 1 {
 		inc = "1"
@@ -490,6 +494,18 @@ func (s *Store) Finish(ctx context.Context, id string, attempt int, o Outcome, n
 		return false, fmt.Errorf("store: finish %s: %w", id, err)
 	}
 	return n == 1, nil
+}
+
+// jsonString encodes s as a JSON string; the plain ones (every status
+// solvekit defines) without going through encoding/json.
+func jsonString(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return string(b)
+		}
+	}
+	return `"` + s + `"`
 }
 
 func progressOf(st job.State) string {
