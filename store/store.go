@@ -66,10 +66,16 @@ type Options struct {
 	LogMaxLen int
 	// Pipelines is how many pipelines of hot-path writes (create, start,
 	// finish) may be on the wire at once; calls made meanwhile wait and go
-	// out together in the next one. Default 1: under load one pipeline
-	// carries everything that arrived during the previous one.
+	// out together in the next one. Default 4. With one, Redis sits idle
+	// while each pipeline's replies travel back and are handed out, and
+	// every caller waits for that; a few in flight keep it busy, and
+	// measured 10-15% more jobs per second end to end (bench/) at about
+	// the same CPU per job.
 	Pipelines int
 }
+
+// DefaultPipelines is Options.Pipelines' default.
+const DefaultPipelines = 4
 
 // Store reads and writes solvekit records on Redis. It is safe for
 // concurrent use.
@@ -94,6 +100,9 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	}
 	if opts.LogMaxLen <= 0 {
 		opts.LogMaxLen = 100000
+	}
+	if opts.Pipelines <= 0 {
+		opts.Pipelines = DefaultPipelines
 	}
 	return &Store{rdb: rdb, b: newBatcher(rdb, opts.Pipelines), k: keys{opts.Prefix}, evMax: strconv.Itoa(opts.EventsMaxLen), logMax: int64(opts.LogMaxLen)}
 }
