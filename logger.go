@@ -20,7 +20,7 @@ type logSink struct {
 
 	mu      sync.Mutex
 	buf     []store.LogRecord
-	kick    chan struct{}
+	kick    chan struct{} // kick, done and exited are made with started
 	done    chan struct{}
 	exited  chan struct{} // closed when loop returns
 	closed  bool
@@ -30,10 +30,9 @@ type logSink struct {
 const logBatch = 256
 
 func newLogSink(s *Service, id string, attempt int) *logSink {
-	// The flush loop starts with the first record: most short jobs never
-	// log, and then cost no goroutine and no ticker.
-	return &logSink{s: s, id: id, attempt: attempt, kick: make(chan struct{}, 1), done: make(chan struct{}),
-		exited: make(chan struct{})}
+	// The flush loop and its channels start with the first record: most
+	// short jobs never log, and then cost no goroutine, ticker or channel.
+	return &logSink{s: s, id: id, attempt: attempt}
 }
 
 func (l *logSink) logger() *slog.Logger { return slog.New(&logHandler{sink: l}) }
@@ -51,6 +50,7 @@ func (l *logSink) add(r store.LogRecord) {
 	full := len(l.buf) >= logBatch
 	if !l.started {
 		l.started = true
+		l.kick, l.done, l.exited = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 		go l.loop()
 	}
 	l.mu.Unlock()

@@ -40,7 +40,8 @@
 // and the harness) and of redis-server (r, from INFO cpu; "-" on miniredis,
 // which runs inside this process) per job over the measured window.
 //
-// -cpuprofile with -only solvekit profiles solvekit's path alone.
+// -cpuprofile (or -memprofile) with -only solvekit profiles solvekit's
+// path alone.
 package main
 
 import (
@@ -93,6 +94,7 @@ type options struct {
 	verbose     bool
 	check       bool
 	cpuprofile  string
+	memprofile  string
 }
 
 func main() {
@@ -112,6 +114,7 @@ func main() {
 	flag.BoolVar(&o.verbose, "v", false, "per-command round trips and server commandstats per job")
 	flag.BoolVar(&o.check, "check", false, "exit 1 when a target is missed (ratio ≥ 0.6, idle p50 ≤ 20ms, p99 ≤ 60ms)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole program (use with -only)")
+	flag.StringVar(&o.memprofile, "memprofile", "", "write an allocation profile of the whole program at the end (use with -only)")
 	flag.Parse()
 	if *quick {
 		o.n, o.idleN, o.rounds = 500, 50, 1
@@ -271,6 +274,14 @@ func run(o options) (int, error) {
 			return 1, err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if o.memprofile != "" {
+		defer func() {
+			if f, err := os.Create(o.memprofile); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	e, err := newEnv(o)
 	if err != nil {

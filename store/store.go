@@ -417,15 +417,23 @@ func (s *Store) Start(ctx context.Context, id string, attempt int, worker string
 		return nil, fmt.Errorf("%w: %s is %v at attempt %v", ErrNotStartable, id, res[1], res[2])
 	}
 	vals, _ := res[1].([]any)
-	m := make(map[string]string, len(startFields))
-	for i, v := range vals {
-		if sv, ok := v.(string); ok && i < len(startFields) {
-			m[startFields[i]] = sv
-		}
+	if len(vals) != len(startFields) {
+		return nil, fmt.Errorf("store: start %s: %d fields back, want %d", id, len(vals), len(startFields))
 	}
-	e, err := decode(id, m)
-	if err != nil {
-		return nil, err
+	f := func(i int) string { v, _ := vals[i].(string); return v }
+	e := &job.Execution{ID: id, JobType: f(sfJobType), Kind: job.Kind(f(sfKind)), Solver: f(sfSolver),
+		Queue: f(sfQueue), Attempt: atoi(f(sfAttempt)), Retries: atoi(f(sfRetries)),
+		MaxRetries: atoi(f(sfMaxRetries)), CreatedAt: parseMS(f(sfCreated))}
+	if t := atoi(f(sfTimeout)); t > 0 {
+		e.Timeout = time.Duration(t) * time.Millisecond
+	}
+	if c := f(sfConfig); c != "" {
+		e.Config = json.RawMessage(c)
+	}
+	if md := f(sfMetadata); md != "" {
+		if err := json.Unmarshal([]byte(md), &e.Metadata); err != nil {
+			return nil, fmt.Errorf("store: execution %s field metadata: %w", id, err)
+		}
 	}
 	// The script returns the fields as they were; apply what it wrote.
 	at := time.UnixMilli(now.UnixMilli()).UTC()
@@ -435,9 +443,26 @@ func (s *Store) Start(ctx context.Context, id string, attempt int, worker string
 }
 
 // startFields are the record fields the start script returns, in its HMGET
-// order: what a worker needs to run and record the attempt.
+// order (the sf* constants index them): what a worker needs to run and
+// record the attempt.
 var startFields = []string{"state", "attempt", "created_at", "ev", "job_type", "kind",
 	"solver", "queue", "config", "metadata", "timeout_ms", "retries", "max_retries"}
+
+const (
+	sfState = iota
+	sfAttempt
+	sfCreated
+	sfEv
+	sfJobType
+	sfKind
+	sfSolver
+	sfQueue
+	sfConfig
+	sfMetadata
+	sfTimeout
+	sfRetries
+	sfMaxRetries
+)
 
 // Outcome is the terminal write of one attempt.
 type Outcome struct {
