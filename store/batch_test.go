@@ -17,12 +17,18 @@ import (
 )
 
 // TestBatchedCallsUnderConcurrency: concurrent creates, starts and finishes
-// share pipelines; each call still gets its own result, conflicts and
-// stale attempts included, and a flushed script cache (NOSCRIPT) is
-// recovered from.
+// share pipelines, with one or several leaders at a time; each call still
+// gets its own result, conflicts and stale attempts included, and a flushed
+// script cache (NOSCRIPT) is recovered from.
 func TestBatchedCallsUnderConcurrency(t *testing.T) {
+	for _, pipes := range []int{1, 4} {
+		t.Run(fmt.Sprintf("pipelines=%d", pipes), func(t *testing.T) { testBatchedCalls(t, pipes) })
+	}
+}
+
+func testBatchedCalls(t *testing.T, pipes int) {
 	rdb := redistest.Client(t)
-	s := store.New(rdb, store.Options{Pipelines: 1})
+	s := store.New(rdb, store.Options{Pipelines: pipes})
 	ctx := context.Background()
 	now := time.Now()
 	const n = 200
