@@ -409,3 +409,26 @@ func TestFinishedBefore(t *testing.T) {
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{"early-ok", "early-failed", "queued", "across", "late"}, ids)
 }
+
+// Stale pages through the running index: more running executions than one
+// page are all seen.
+func TestStalePages(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	const n = 1100 // more than two pages
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("r%04d", i)
+		create(t, s, id, "t", "", base.Add(time.Duration(i)*time.Millisecond), nil)
+		_, err := s.Start(ctx, id, 1, "w1", base)
+		require.NoError(t, err)
+	}
+	ids, err := s.Stale(ctx, base.Add(time.Minute), 10*n)
+	require.NoError(t, err)
+	require.Len(t, ids, n)
+	seen := map[string]bool{}
+	for _, id := range ids {
+		seen[id] = true
+	}
+	require.Len(t, seen, n, "no id twice")
+}
