@@ -40,6 +40,11 @@
 // and the harness) and of redis-server (r, from INFO cpu; "-" on miniredis,
 // which runs inside this process) per job over the measured window.
 //
+// The summary's "CPU per job asynq/solvekit" divides the two sides' pooled
+// CPU per job; on a shared machine it moves less than the throughput
+// ratio, so it is the better figure for telling whether a change did less
+// work.
+//
 // -cpuprofile (or -memprofile) with -only solvekit profiles solvekit's
 // path alone.
 package main
@@ -382,6 +387,12 @@ func run(o options) (int, error) {
 			verdict, code = "MISSED", 1
 		}
 		fmt.Printf("  ratio solvekit/asynq %.2f (rounds %s)   target ≥ 0.60: %s\n", ratio, strings.Join(per, " "), verdict)
+		if w := workRatio(sat["asynq"], sat["solvekit"]); w > 0 {
+			// CPU per job moves less than throughput when the machine is
+			// shared; it shows whether a change did less work even when
+			// the throughput figures are lost in noise.
+			fmt.Printf("  CPU per job asynq/solvekit %.2f (process + redis-server, all rounds)\n", w)
+		}
 	}
 	if l := pooled(idle["solvekit"]); len(l) > 0 {
 		p50, p99 := pct(l, 50), pct(l, 99)
@@ -921,6 +932,32 @@ func (u cpuUse) sub(v cpuUse) cpuUse {
 
 // perJob formats "go+redis" CPU microseconds per job ("-" when the
 // server's CPU is unknown, as on miniredis, which runs in-process anyway).
+// workRatio is the CPU per job (process + redis-server) of the asynq runs
+// over that of the solvekit runs, pooled over the rounds; 0 when Redis's
+// CPU is not known (miniredis runs in this process).
+func workRatio(asynqRuns, skRuns []*result) float64 {
+	per := func(rs []*result) float64 {
+		var cpu time.Duration
+		n := 0
+		for _, r := range rs {
+			if r.cpu.redis < 0 {
+				return 0
+			}
+			cpu += r.cpu.proc + r.cpu.redis
+			n += r.n
+		}
+		if n == 0 {
+			return 0
+		}
+		return float64(cpu) / float64(n)
+	}
+	a, k := per(asynqRuns), per(skRuns)
+	if a == 0 || k == 0 {
+		return 0
+	}
+	return a / k
+}
+
 func (u cpuUse) perJob(n int) string {
 	g := float64(u.proc.Microseconds()) / float64(n)
 	if u.redis < 0 {
