@@ -162,12 +162,12 @@ func (s *Store) CreateWithTask(ctx context.Context, e *job.Execution, input json
 	keys = append(keys, s.k.meta(e.ID), s.k.input(e.ID))
 	argv := make([]any, 0, 9+len(fields))
 	argv = append(argv, ms(e.CreatedAt), []byte(input), "0", e.ID)
-	publish := false
+	published := ""
 	if task != nil {
 		// asynq's set of queue names is written once per queue and process,
 		// as asynq's own client does (it is for tools that list queues).
-		if _, known := s.queues.Load(task.QueuesKey + "\x00" + task.Queue); !known {
-			publish, argv[2] = true, "1"
+		if q := task.QueuesKey + "\x00" + task.Queue; !s.queuePublished(q) {
+			published, argv[2] = q, "1"
 		}
 		keys = append(keys, task.Key, task.PendingKey, task.QueuesKey)
 		argv = append(argv, "1", task.ID, task.Msg, task.Queue, task.PendingSince)
@@ -189,10 +189,17 @@ func (s *Store) CreateWithTask(ctx context.Context, e *job.Execution, input json
 	if n == 0 {
 		return &job.Error{Code: job.CodeConflict, Message: fmt.Sprintf("execution %q exists", e.ID)}
 	}
-	if publish {
-		s.queues.Store(task.QueuesKey+"\x00"+task.Queue, true)
+	if published != "" {
+		s.queues.Store(published, true)
 	}
 	return nil
+}
+
+// queuePublished tells whether this store has already added q (queues key
+// "\x00" queue name) to asynq's set of queues.
+func (s *Store) queuePublished(q string) bool {
+	_, ok := s.queues.Load(q)
+	return ok
 }
 
 // encode turns a record into hash field/value pairs. The id is the key's,
@@ -390,7 +397,7 @@ func (s *Store) Incumbent(ctx context.Context, id string) (json.RawMessage, erro
 }
 
 // Started is what Start returns: the record now running and its input.
-// The record holds what a worker needs (the fields in startFields, plus
+// The record holds what a worker needs (the fields the sf* constants name, plus
 // the state, worker, start and heartbeat that Start wrote), not the whole
 // record; Get reads that.
 type Started struct {
@@ -417,8 +424,8 @@ func (s *Store) Start(ctx context.Context, id string, attempt int, worker string
 		return nil, fmt.Errorf("%w: %s is %v at attempt %v", ErrNotStartable, id, res[1], res[2])
 	}
 	vals, _ := res[1].([]any)
-	if len(vals) != len(startFields) {
-		return nil, fmt.Errorf("store: start %s: %d fields back, want %d", id, len(vals), len(startFields))
+	if len(vals) != sfCount {
+		return nil, fmt.Errorf("store: start %s: %d fields back, want %d", id, len(vals), sfCount)
 	}
 	f := func(i int) string { v, _ := vals[i].(string); return v }
 	e := &job.Execution{ID: id, JobType: f(sfJobType), Kind: job.Kind(f(sfKind)), Solver: f(sfSolver),
@@ -442,12 +449,10 @@ func (s *Store) Start(ctx context.Context, id string, attempt int, worker string
 	return &Started{Execution: e, Input: json.RawMessage(in)}, nil
 }
 
-// startFields are the record fields the start script returns, in its HMGET
-// order (the sf* constants index them): what a worker needs to run and
-// record the attempt.
-var startFields = []string{"state", "attempt", "created_at", "ev", "job_type", "kind",
-	"solver", "queue", "config", "metadata", "timeout_ms", "retries", "max_retries"}
-
+// The start script returns the record fields a worker needs, in the order
+// of these indexes (its HMGET lists the same names): state, attempt,
+// created_at, ev, job_type, kind, solver, queue, config, metadata,
+// timeout_ms, retries, max_retries.
 const (
 	sfState = iota
 	sfAttempt
@@ -462,6 +467,7 @@ const (
 	sfTimeout
 	sfRetries
 	sfMaxRetries
+	sfCount // how many fields start returns
 )
 
 // Outcome is the terminal write of one attempt.
