@@ -145,6 +145,7 @@ type env struct {
 	nextDB int
 	pool   int
 	token  string
+	labels bool // name round trips (-v)
 }
 
 // target is where one run works: a client, a queue and a key prefix.
@@ -158,7 +159,7 @@ type target struct {
 }
 
 func newEnv(o options) (*env, error) {
-	e := &env{pool: o.pool, token: randHex(4)}
+	e := &env{pool: o.pool, token: randHex(4), labels: o.verbose}
 	if o.redisURL != "" {
 		opt, err := redis.ParseURL(o.redisURL)
 		if err != nil {
@@ -198,7 +199,7 @@ func (e *env) close() {
 
 func (e *env) target(name string) *target {
 	t := e.newTarget(name)
-	t.rt = &rtCounter{by: map[string]int64{}, norm: strings.NewReplacer(t.queue, "Q")}
+	t.rt = &rtCounter{by: map[string]int64{}, norm: strings.NewReplacer(t.queue, "Q"), labels: e.labels}
 	t.rdb.AddHook(t.rt)
 	return t
 }
@@ -685,19 +686,20 @@ func runSolvekit(e *env, o options, idle bool) (*result, error) {
 	return res, err
 }
 
-// rtCounter counts client round trips while on.
+// rtCounter counts client round trips while on, and names them (for -v)
+// when labels is set. Naming costs a regexp and a lock per round trip,
+// which would weigh on the side that makes more of them, so plain runs
+// only count.
 type rtCounter struct {
-	on    atomic.Bool
-	total atomic.Int64
-	mu    sync.Mutex
-	by    map[string]int64
-	norm  *strings.Replacer
+	on     atomic.Bool
+	labels bool
+	total  atomic.Int64
+	mu     sync.Mutex
+	by     map[string]int64
+	norm   *strings.Replacer
 }
 
 func (c *rtCounter) count(label string) {
-	if !c.on.Load() {
-		return
-	}
 	c.total.Add(1)
 	c.mu.Lock()
 	c.by[label]++
@@ -709,7 +711,11 @@ func (c *rtCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (c *rtCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		if c.on.Load() {
-			c.count(c.label(cmd))
+			if c.labels {
+				c.count(c.label(cmd))
+			} else {
+				c.total.Add(1)
+			}
 		}
 		return next(ctx, cmd)
 	}
@@ -717,7 +723,9 @@ func (c *rtCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (c *rtCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if c.on.Load() {
+		if c.on.Load() && !c.labels {
+			c.total.Add(1)
+		} else if c.on.Load() {
 			names := make([]string, 0, len(cmds))
 			for _, cmd := range cmds {
 				names = append(names, c.label(cmd))
