@@ -560,7 +560,7 @@ func (s *Service) enqueue(ctx context.Context, id string, attempt int, q string,
 func (s *Service) runSync(ctx context.Context, t *registry.Type, e *job.Execution, input json.RawMessage) (*job.Execution, error) {
 	now := nowUTC()
 	e.State, e.StartedAt, e.Worker = job.StateRunning, &now, s.workerID
-	if err := s.store.Create(ctx, e, input); err != nil {
+	if err := s.store.CreateNew(ctx, e, input, nil); err != nil {
 		return nil, err
 	}
 	s.execute(ctx, t, e, input)

@@ -61,12 +61,12 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (*job.Execution
 		// One script writes the record and its task: one round trip, and
 		// never one without the other.
 		task := queue.NewTask(a, queue.EnqueueOptions{Queue: e.Queue, Timeout: e.Timeout}, time.Now())
-		if err := s.store.CreateWithTask(ctx, e, input, task); err != nil {
+		if err := s.store.CreateNew(ctx, e, input, task); err != nil {
 			return nil, err
 		}
 		return e, nil
 	}
-	if err := s.store.Create(ctx, e, input); err != nil {
+	if err := s.store.CreateNew(ctx, e, input, nil); err != nil {
 		return nil, err
 	}
 	if _, err := s.queue.Enqueue(ctx, a, queue.EnqueueOptions{Queue: e.Queue, Timeout: e.Timeout}); err != nil {

@@ -195,6 +195,10 @@ func (b *batcher) conn() *redis.Conn {
 // send runs a batch on conn (the pool when nil), setting each call's cmd.
 // It reports false when conn failed below Redis (a network error); the
 // batch was then sent again through the pool, as go-redis's own retry would.
+// A script that had run before the connection broke runs again: every hot
+// script is guarded (create answers "exists", which CreateNew reads as
+// success; start and finish check the state and attempt), so a re-send
+// writes nothing twice.
 func (b *batcher) send(conn *redis.Conn, batch []*scriptCall) bool {
 	ok := true
 	if conn != nil {

@@ -110,6 +110,31 @@ func TestCreateWithTask(t *testing.T) {
 	require.EqualValues(t, 1, rdb.LLen(ctx, task.PendingKey).Val(), "nothing enqueued twice")
 }
 
+// TestCreateNewSentTwice: a second CreateNew of the same call (a re-send
+// after a lost reply) reports success and writes nothing more: the record
+// keeps its first content and the task is queued once.
+func TestCreateNewSentTwice(t *testing.T) {
+	rdb := redistest.Client(t)
+	s := store.New(rdb, store.Options{})
+	ctx := context.Background()
+	task := &store.Task{ID: "n1:1", Queue: "q", Key: "asynq:{q}:t:n1:1", PendingKey: "asynq:{q}:pending",
+		QueuesKey: "asynq:queues", Msg: []byte("msg"), PendingSince: "1"}
+	e := &job.Execution{ID: "n1", JobType: "t", Name: "first", Queue: "q", CreatedAt: time.Now()}
+	require.NoError(t, s.CreateNew(ctx, e, json.RawMessage(`{"a":1}`), task))
+	again := *e
+	again.Name = "second"
+	require.NoError(t, s.CreateNew(ctx, &again, json.RawMessage(`{"a":2}`), task))
+	require.EqualValues(t, 1, rdb.LLen(ctx, task.PendingKey).Val(), "nothing enqueued twice")
+	got, err := s.Get(ctx, "n1")
+	require.NoError(t, err)
+	require.Equal(t, "first", got.Name)
+	in, err := s.Input(ctx, "n1")
+	require.NoError(t, err)
+	require.JSONEq(t, `{"a":1}`, string(in))
+	// CreateWithTask, for ids that callers choose, still reports the conflict.
+	require.ErrorIs(t, s.CreateWithTask(ctx, &again, json.RawMessage(`{}`), task), job.ErrConflict)
+}
+
 // TestBatchedCallWithEndedContext: a call whose context has ended is either
 // withdrawn before it was sent (context error, nothing written) or, when it
 // was already on the wire, answered with its real result. Never an error

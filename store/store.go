@@ -151,6 +151,22 @@ type Task struct {
 // the same atomic step when task is not nil: the record and its task then
 // appear together or not at all, in one round trip.
 func (s *Store) CreateWithTask(ctx context.Context, e *job.Execution, input json.RawMessage, task *Task) error {
+	return s.create(ctx, e, input, task, false)
+}
+
+// CreateNew is CreateWithTask for an id generated for this call (a UUIDv7,
+// as Submit makes), which no other call can have used. If the record exists
+// anyway, only an earlier send of this same call can have written it: its
+// reply was lost and the call was sent again (go-redis retries, or the
+// store's pipelines re-send after a broken connection). CreateNew then
+// reports success, not a conflict, so that a submit whose execution is
+// stored and queued never fails and is never submitted twice by a caller
+// that retries.
+func (s *Store) CreateNew(ctx context.Context, e *job.Execution, input json.RawMessage, task *Task) error {
+	return s.create(ctx, e, input, task, true)
+}
+
+func (s *Store) create(ctx context.Context, e *job.Execution, input json.RawMessage, task *Task, fresh bool) error {
 	if e.State == "" {
 		e.State = job.StateQueued
 	}
@@ -186,7 +202,7 @@ func (s *Store) CreateWithTask(ctx context.Context, e *job.Execution, input json
 	if err != nil {
 		return fmt.Errorf("store: create %s: %w", e.ID, err)
 	}
-	if n == 0 {
+	if n == 0 && !fresh {
 		return &job.Error{Code: job.CodeConflict, Message: fmt.Sprintf("execution %q exists", e.ID)}
 	}
 	if published != "" {
