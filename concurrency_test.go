@@ -88,6 +88,15 @@ func TestConcurrentSubmits(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, n, count)
 	require.Len(t, list, min(n, 1000))
+	// asynq agrees: every task was processed once, none is left over.
+	require.Eventually(t, func() bool {
+		info, err := b.svc.Queue().Inspector().GetQueueInfo(def.QueueName())
+		require.NoError(t, err)
+		return info.Active == 0 && info.Pending == 0 && info.ProcessedTotal == n
+	}, 10*time.Second, 20*time.Millisecond)
+	info, err := b.svc.Queue().Inspector().GetQueueInfo(def.QueueName())
+	require.NoError(t, err)
+	require.Zero(t, info.Failed+info.Retry+info.Archived)
 	mu.Lock()
 	defer mu.Unlock()
 	require.Len(t, runs, n)

@@ -16,6 +16,7 @@ import (
 	"github.com/solvekit/solvekit/job"
 	"github.com/solvekit/solvekit/registry"
 	"github.com/solvekit/solvekit/store"
+	"github.com/solvekit/solvekit/transport/queue"
 )
 
 // Causes of a job context's cancellation; they decide the terminal state.
@@ -288,7 +289,10 @@ type funcResult struct {
 // execute runs one attempt that is already marked running and records its
 // end: a terminal state, or a new attempt for a retry or a shutdown. It
 // returns the terminal state written ("" if none).
-func (s *Service) execute(parent context.Context, t *registry.Type, e *job.Execution, input json.RawMessage) job.State {
+//
+// task is the attempt's queue task when a worker runs it: a normal end then
+// completes the task in the same script (store.TaskDone).
+func (s *Service) execute(parent context.Context, t *registry.Type, e *job.Execution, input json.RawMessage, task *queue.Completion) job.State {
 	jobCtx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
 	defer cancel(nil)
 	// A parent that ends (sync caller gone, worker shutting down) cancels
@@ -327,7 +331,7 @@ func (s *Service) execute(parent context.Context, t *registry.Type, e *job.Execu
 	if e.Kind == job.KindSync {
 		return s.runAside(ctx, t, e, jc, logs)
 	}
-	return s.runInline(ctx, t, e, jc, logs)
+	return s.runInline(ctx, t, e, jc, logs, task)
 }
 
 // callFunc runs the job's func, turning a panic into a failed result.
@@ -366,7 +370,7 @@ func (s *Service) runAside(ctx context.Context, t *registry.Type, e *job.Executi
 		grace.Stop()
 	}
 	logs.close()
-	return s.record(t, e, jc, ctx, fr)
+	return s.record(t, e, jc, ctx, fr, nil)
 }
 
 // runInline runs a worker attempt's func on the worker's own goroutine: a
@@ -375,7 +379,7 @@ func (s *Service) runAside(ctx context.Context, t *registry.Type, e *job.Executi
 // timer instead; its worker slot stays taken until the func returns, which
 // keeps the worker's concurrency honest about the CPU the job still uses.
 // Exactly one of the two records the attempt's end.
-func (s *Service) runInline(ctx context.Context, t *registry.Type, e *job.Execution, jc *job.Context, logs *logSink) job.State {
+func (s *Service) runInline(ctx context.Context, t *registry.Type, e *job.Execution, jc *job.Context, logs *logSink, task *queue.Completion) job.State {
 	var (
 		claimed  atomic.Bool // set by whichever records the end
 		mu       sync.Mutex
@@ -392,7 +396,9 @@ func (s *Service) runInline(ctx context.Context, t *registry.Type, e *job.Execut
 			if claimed.CompareAndSwap(false, true) {
 				fr := s.abandoned(jc)
 				logs.close()
-				s.record(t, e, jc, ctx, fr)
+				// Not with the task: its handler has not returned, and
+				// asynq completes it when it does.
+				s.record(t, e, jc, ctx, fr, nil)
 			}
 		})
 	})
@@ -408,11 +414,13 @@ func (s *Service) runInline(ctx context.Context, t *registry.Type, e *job.Execut
 		return "" // abandoned and recorded meanwhile
 	}
 	logs.close()
-	return s.record(t, e, jc, ctx, fr)
+	return s.record(t, e, jc, ctx, fr, task)
 }
 
-// record turns a job's return into the attempt's end.
-func (s *Service) record(t *registry.Type, e *job.Execution, jc *job.Context, ctx context.Context, fr funcResult) job.State {
+// record turns a job's return into the attempt's end. A terminal end
+// completes task too, when given (see queue.Completion); any other end
+// leaves it to asynq.
+func (s *Service) record(t *registry.Type, e *job.Execution, jc *job.Context, ctx context.Context, fr funcResult, task *queue.Completion) job.State {
 	bg := context.Background()
 	cause := context.Cause(ctx)
 	switch {
@@ -513,7 +521,14 @@ func (s *Service) record(t *registry.Type, e *job.Execution, jc *job.Context, ct
 			out.SolverStatus = job.StatusNotSolved
 		}
 	}
-	ok, err := s.store.Finish(bg, e.ID, e.Attempt, out, nowUTC())
+	now := nowUTC()
+	if task != nil && s.fused {
+		out.Task = task.Task(now)
+	}
+	ok, err := s.store.Finish(bg, e.ID, e.Attempt, out, now)
+	if out.Task != nil && out.Task.Completed {
+		task.Completed()
+	}
 	if err != nil {
 		// The heartbeat stops with this attempt, so the sweeper requeues it.
 		s.cfg.Logger.Error("solvekit: could not record the end of an attempt", "execution", e.ID, "attempt", e.Attempt, "err", err)
@@ -563,6 +578,6 @@ func (s *Service) runSync(ctx context.Context, t *registry.Type, e *job.Executio
 	if err := s.store.CreateNew(ctx, e, input, nil); err != nil {
 		return nil, err
 	}
-	s.execute(ctx, t, e, input)
+	s.execute(ctx, t, e, input, nil)
 	return s.store.Get(context.WithoutCancel(ctx), e.ID)
 }

@@ -114,7 +114,7 @@ func (s *Service) handle(tctx, shutdownCtx context.Context, a queue.Attempt) err
 	// errShutdown when Work drains; asynq's own context is ignored (its only
 	// cancellations are its timeout, set beyond the job's, and its shutdown,
 	// which solvekit runs itself).
-	s.execute(shutdownCtx, t, e, started.Input)
+	s.execute(shutdownCtx, t, e, started.Input, queue.CompletionFrom(tctx))
 	return nil
 }
 

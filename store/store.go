@@ -503,6 +503,33 @@ type Outcome struct {
 	// Incumbent says the attempt published an incumbent, whose key the
 	// finish then deletes (always checked for attempts after the first).
 	Incumbent bool
+	// Task, when set, is the attempt's queue task, completed by the same
+	// script (see TaskDone).
+	Task *TaskDone
+}
+
+// TaskDone is a queue task that a finish completes in the same step as it
+// writes the terminal state, as asynq's own Done would after the handler
+// returns: removed from the queue's active list and lease set, its hash
+// deleted, and the queue's processed counters incremented. One script
+// instead of two saves a round trip and a script call per job, and the
+// record's end and its task's end can no longer be seen apart.
+// transport/queue builds it in asynq's layout. Its keys must live on the
+// same Redis node as the store's: not on Redis Cluster.
+type TaskDone struct {
+	// ID is the task's id.
+	ID string
+	// ActiveKey and LeaseKey are the queue's active list and lease set;
+	// Key the task's hash.
+	ActiveKey, LeaseKey, Key string
+	// ProcessedKey is the queue's counter of the day, expiring at
+	// ExpireAt (Unix seconds); ProcessedTotalKey its all-time counter.
+	ProcessedKey, ProcessedTotalKey string
+	ExpireAt                        int64
+	// Completed is set by Finish when it completed the task. It stays
+	// false when the finish was ignored (a stale attempt) or the task was
+	// not active any more: asynq's own Done then runs as usual.
+	Completed bool
 }
 
 // Finish writes the terminal state of a running attempt with its solution
@@ -513,8 +540,14 @@ func (s *Store) Finish(ctx context.Context, id string, attempt int, o Outcome, n
 	if !o.State.Terminal() {
 		return false, fmt.Errorf("store: finish %s with non-terminal state %q", id, o.State)
 	}
-	keys := []string{s.k.meta(id), s.k.solution(id), s.k.incumbent(id), s.k.events(id),
-		s.k.ixState(job.StateRunning), s.k.ixState(o.State)}
+	keys := make([]string, 6, 11)
+	keys[0], keys[1], keys[2], keys[3], keys[4], keys[5] = s.k.meta(id), s.k.solution(id), s.k.incumbent(id),
+		s.k.events(id), s.k.ixState(job.StateRunning), s.k.ixState(o.State)
+	taskID, expireAt := "", "0"
+	if t := o.Task; t != nil {
+		keys = append(keys, t.ActiveKey, t.LeaseKey, t.Key, t.ProcessedKey, t.ProcessedTotalKey)
+		taskID, expireAt = t.ID, strconv.FormatInt(t.ExpireAt, 10)
+	}
 	has := "0"
 	if o.Solution != nil {
 		has = "1"
@@ -525,7 +558,7 @@ func (s *Store) Finish(ctx context.Context, id string, attempt int, o Outcome, n
 		inc = "1"
 	}
 	argv := []any{id, attempt, string(o.State), ms(now), has, []byte(o.Solution), s.evMax, s.k.done(id), evt, inc,
-		"solver_status", string(o.SolverStatus), "progress", progressOf(o.State)}
+		taskID, expireAt, "solver_status", string(o.SolverStatus), "progress", progressOf(o.State)}
 	addF := func(k string, f *float64) {
 		if f != nil {
 			argv = append(argv, k, strconv.FormatFloat(*f, 'g', -1, 64))
@@ -549,7 +582,10 @@ func (s *Store) Finish(ctx context.Context, id string, attempt int, o Outcome, n
 	if err != nil {
 		return false, fmt.Errorf("store: finish %s: %w", id, err)
 	}
-	return n == 1, nil
+	if o.Task != nil {
+		o.Task.Completed = n == 2
+	}
+	return n >= 1, nil
 }
 
 // jsonString encodes s as a JSON string; the plain ones (every status

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvekit/solvekit/internal/redistest"
@@ -431,4 +433,49 @@ func TestStalePages(t *testing.T) {
 		seen[id] = true
 	}
 	require.Len(t, seen, n, "no id twice")
+}
+
+// TestFinishCompletesTask: a finish given its queue task completes it as
+// asynq's done script does (active list, lease, hash, counters; the total
+// wraps to 1 past the largest integer), and a finish that is ignored (a
+// stale attempt) leaves the task alone.
+func TestFinishCompletesTask(t *testing.T) {
+	s := newStore(t)
+	rdb := s.Redis()
+	ctx := context.Background()
+	now := time.Now()
+	create(t, s, "c1", "t", "", now, nil)
+	_, err := s.Start(ctx, "c1", 1, "w", now)
+	require.NoError(t, err)
+	task := func() *store.TaskDone {
+		return &store.TaskDone{ID: "c1:1", ActiveKey: "asynq:{q}:active", LeaseKey: "asynq:{q}:lease",
+			Key: "asynq:{q}:t:c1:1", ProcessedKey: "asynq:{q}:processed:2026-01-02",
+			ProcessedTotalKey: "asynq:{q}:processed", ExpireAt: now.Add(time.Hour).Unix()}
+	}
+	require.NoError(t, rdb.LPush(ctx, "asynq:{q}:active", "other", "c1:1").Err())
+	require.NoError(t, rdb.ZAdd(ctx, "asynq:{q}:lease", redis.Z{Score: 1, Member: "c1:1"}).Err())
+	require.NoError(t, rdb.HSet(ctx, "asynq:{q}:t:c1:1", "msg", "m", "state", "active").Err())
+	require.NoError(t, rdb.Set(ctx, "asynq:{q}:processed", math.MaxInt64, 0).Err())
+
+	stale := task()
+	ok, err := s.Finish(ctx, "c1", 2, store.Outcome{State: job.StateSucceeded, Task: stale}, now)
+	require.NoError(t, err)
+	require.False(t, ok)
+	require.False(t, stale.Completed)
+	require.EqualValues(t, 2, rdb.LLen(ctx, "asynq:{q}:active").Val(), "an ignored finish completes nothing")
+
+	td := task()
+	ok, err = s.Finish(ctx, "c1", 1, store.Outcome{State: job.StateSucceeded, Task: td}, now)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.True(t, td.Completed)
+	require.Equal(t, []string{"other"}, rdb.LRange(ctx, "asynq:{q}:active", 0, -1).Val())
+	require.Zero(t, rdb.ZCard(ctx, "asynq:{q}:lease").Val())
+	require.Zero(t, rdb.Exists(ctx, "asynq:{q}:t:c1:1").Val())
+	require.Equal(t, "1", rdb.Get(ctx, "asynq:{q}:processed:2026-01-02").Val())
+	require.Positive(t, rdb.TTL(ctx, "asynq:{q}:processed:2026-01-02").Val())
+	require.Equal(t, "1", rdb.Get(ctx, "asynq:{q}:processed").Val(), "the total wraps as asynq's does")
+	e, err := s.Get(ctx, "c1")
+	require.NoError(t, err)
+	require.Equal(t, job.StateSucceeded, e.State)
 }

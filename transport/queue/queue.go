@@ -142,13 +142,16 @@ type ServerConfig struct {
 
 // Server runs a Handler for queued attempts.
 type Server struct {
-	srv *asynq.Server
-	h   Handler
+	srv  *asynq.Server
+	h    Handler
+	done *completed
 }
 
-// NewServer returns a Server sharing rdb.
+// NewServer returns a Server sharing rdb. Its handlers may complete their
+// tasks themselves (CompletionFrom).
 func NewServer(rdb redis.UniversalClient, cfg ServerConfig, h Handler) *Server {
-	s := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+	done := &completed{}
+	s := asynq.NewServerFromRedisClient(doneAnswering{UniversalClient: rdb, done: done}, asynq.Config{
 		Concurrency:       cfg.Concurrency,
 		Queues:            cfg.Queues,
 		StrictPriority:    cfg.StrictPriority,
@@ -161,7 +164,7 @@ func NewServer(rdb redis.UniversalClient, cfg ServerConfig, h Handler) *Server {
 			return time.Duration(min(n+1, 10)) * time.Second
 		},
 	})
-	return &Server{srv: s, h: h}
+	return &Server{srv: s, h: h, done: done}
 }
 
 // Start starts processing in the background.
@@ -172,7 +175,7 @@ func (s *Server) Start() error {
 		if err != nil {
 			return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
 		}
-		return s.h(ctx, a)
+		return s.h(s.withCompletion(ctx), a)
 	})
 	return s.srv.Start(mux)
 }

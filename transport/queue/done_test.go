@@ -1,0 +1,119 @@
+package queue_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvekit/solvekit/internal/redistest"
+	"github.com/solvekit/solvekit/job"
+	"github.com/solvekit/solvekit/store"
+	"github.com/solvekit/solvekit/transport/queue"
+)
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestHandlerCompletesItsTask runs tasks whose handlers finish their
+// executions with the task (store.Outcome.Task) and tasks whose handlers
+// leave the task to asynq. Either way asynq ends with no active, pending
+// or leased task, every task counted as processed, and nothing to
+// complain about: the Done it calls for a completed task is answered
+// without Redis instead of failing with NOT FOUND.
+func TestHandlerCompletesItsTask(t *testing.T) {
+	rdb := redistest.Client(t)
+	st := store.New(rdb, store.Options{})
+	ctx := context.Background()
+	const q = "done"
+	const n = 6
+	for i := 0; i < n; i++ {
+		a := queue.Attempt{ID: fmt.Sprintf("done-%d", i), Attempt: 1}
+		tk := queue.NewTask(a, queue.EnqueueOptions{Queue: q, Timeout: time.Minute}, time.Now())
+		require.NoError(t, st.CreateNew(ctx, &job.Execution{ID: a.ID, JobType: "t", Queue: q, CreatedAt: time.Now()},
+			json.RawMessage(`{}`), tk))
+	}
+	var logs syncBuffer
+	var mu sync.Mutex
+	completed := map[string]bool{}
+	srv := queue.NewServer(rdb, queue.ServerConfig{Concurrency: 2, Queues: map[string]int{q: 1},
+		TaskCheckInterval: 5 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))},
+		func(ctx context.Context, a queue.Attempt) error {
+			now := time.Now()
+			if _, err := st.Start(ctx, a.ID, a.Attempt, "w", now); err != nil {
+				return err
+			}
+			out := store.Outcome{State: job.StateSucceeded, SolverStatus: job.StatusOptimal}
+			c := queue.CompletionFrom(ctx)
+			if c == nil {
+				return fmt.Errorf("no Completion in the handler's context")
+			}
+			withTask := a.ID[len(a.ID)-1]%2 == 0
+			if withTask {
+				out.Task = c.Task(now)
+			}
+			ok, err := st.Finish(ctx, a.ID, a.Attempt, out, now)
+			if err != nil || !ok {
+				return fmt.Errorf("finish: %v %v", ok, err)
+			}
+			if withTask && out.Task.Completed {
+				c.Completed()
+			}
+			mu.Lock()
+			completed[a.ID] = withTask && out.Task.Completed
+			mu.Unlock()
+			return nil
+		})
+	require.NoError(t, srv.Start())
+	defer srv.Shutdown()
+
+	in := queue.NewClient(rdb).Inspector()
+	require.Eventually(t, func() bool {
+		info, err := in.GetQueueInfo(q)
+		return err == nil && info.Processed == n && info.Active == 0 && info.Pending == 0
+	}, 5*time.Second, 5*time.Millisecond)
+	info, err := in.GetQueueInfo(q)
+	require.NoError(t, err)
+	require.Equal(t, n, info.ProcessedTotal)
+	require.Zero(t, info.Failed)
+	require.Zero(t, rdb.ZCard(ctx, "asynq:{"+q+"}:lease").Val(), "no lease left")
+	keys, err := rdb.Keys(ctx, "asynq:{"+q+"}:t:*").Result()
+	require.NoError(t, err)
+	require.Empty(t, keys, "no task hash left")
+	mu.Lock()
+	require.Len(t, completed, n)
+	for id, done := range completed {
+		require.Equal(t, id[len(id)-1]%2 == 0, done, "%s completed by its finish", id)
+	}
+	mu.Unlock()
+	for i := 0; i < n; i++ {
+		e, err := st.Get(ctx, fmt.Sprintf("done-%d", i))
+		require.NoError(t, err)
+		require.Equal(t, job.StateSucceeded, e.State)
+	}
+	// Give a wrongly sent Done time to fail and be logged.
+	time.Sleep(50 * time.Millisecond)
+	require.NotContains(t, logs.String(), "level=WARN")
+	require.NotContains(t, logs.String(), "level=ERROR")
+}
