@@ -540,9 +540,8 @@ func (s *Store) Finish(ctx context.Context, id string, attempt int, o Outcome, n
 	if !o.State.Terminal() {
 		return false, fmt.Errorf("store: finish %s with non-terminal state %q", id, o.State)
 	}
-	keys := make([]string, 6, 11)
-	keys[0], keys[1], keys[2], keys[3], keys[4], keys[5] = s.k.meta(id), s.k.solution(id), s.k.incumbent(id),
-		s.k.events(id), s.k.ixState(job.StateRunning), s.k.ixState(o.State)
+	keys := append(make([]string, 0, 11), s.k.meta(id), s.k.solution(id), s.k.incumbent(id), s.k.events(id),
+		s.k.ixState(job.StateRunning), s.k.ixState(o.State))
 	taskID, expireAt := "", "0"
 	if t := o.Task; t != nil {
 		keys = append(keys, t.ActiveKey, t.LeaseKey, t.Key, t.ProcessedKey, t.ProcessedTotalKey)
