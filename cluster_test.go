@@ -1,11 +1,9 @@
 package solvekit_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvekit/solvekit"
+	"github.com/solvekit/solvekit/internal/logtest"
 	"github.com/solvekit/solvekit/internal/redistest"
 	"github.com/solvekit/solvekit/job"
 	"github.com/solvekit/solvekit/store"
@@ -26,11 +25,11 @@ import (
 // asynq's Done; the store's scripts stay atomic on their one slot.
 func TestOnRedisCluster(t *testing.T) {
 	c := redistest.StartCluster(t, 3)
-	var logs lockedBuffer
+	var logs logtest.Buffer
 	svc, err := solvekit.New(solvekit.Config{
 		RedisOptions: &redis.UniversalOptions{Addrs: c.Addrs},
 		Concurrency:  4,
-		Logger:       slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:       logs.Logger(slog.LevelWarn),
 	})
 	require.NoError(t, err)
 	_, isCluster := svc.Store().Redis().(*redis.ClusterClient)
@@ -109,22 +108,4 @@ func TestOnRedisCluster(t *testing.T) {
 	// Nothing went wrong out of sight: no warning from solvekit or asynq
 	// (the embedded-Redis notice does not apply here).
 	require.Empty(t, logs.String())
-}
-
-// lockedBuffer is a bytes.Buffer for a logger written from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

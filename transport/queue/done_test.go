@@ -1,7 +1,6 @@
 package queue_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,29 +11,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/solvekit/solvekit/internal/logtest"
 	"github.com/solvekit/solvekit/internal/redistest"
 	"github.com/solvekit/solvekit/job"
 	"github.com/solvekit/solvekit/store"
 	"github.com/solvekit/solvekit/transport/queue"
 )
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestHandlerCompletesItsTask runs tasks whose handlers finish their
 // executions with the task (store.Outcome.Task) and tasks whose handlers
@@ -54,11 +36,11 @@ func TestHandlerCompletesItsTask(t *testing.T) {
 		require.NoError(t, st.CreateNew(ctx, &job.Execution{ID: a.ID, JobType: "t", Queue: q, CreatedAt: time.Now()},
 			json.RawMessage(`{}`), tk))
 	}
-	var logs syncBuffer
+	var logs logtest.Buffer
 	var mu sync.Mutex
 	completed := map[string]bool{}
 	srv := queue.NewServer(rdb, queue.ServerConfig{Concurrency: 2, Queues: map[string]int{q: 1},
-		TaskCheckInterval: 5 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))},
+		TaskCheckInterval: 5 * time.Millisecond, Logger: logs.Logger(slog.LevelInfo)},
 		func(ctx context.Context, a queue.Attempt) error {
 			now := time.Now()
 			if _, err := st.Start(ctx, a.ID, a.Attempt, "w", now); err != nil {
