@@ -12,9 +12,10 @@ import (
 
 	"github.com/solvekit/solvekit"
 	"github.com/solvekit/solvekit/internal/logtest"
+	"github.com/solvekit/solvekit/internal/patience"
 	"github.com/solvekit/solvekit/internal/redistest"
 	"github.com/solvekit/solvekit/job"
-	"github.com/solvekit/solvekit/store"
+	"github.com/solvekit/solvekit/solvekittest"
 )
 
 // TestOnRedisCluster runs the lifecycle on a real three-node Redis
@@ -26,28 +27,18 @@ import (
 func TestOnRedisCluster(t *testing.T) {
 	c := redistest.StartCluster(t, 3)
 	var logs logtest.Buffer
-	svc, err := solvekit.New(solvekit.Config{
-		RedisOptions: &redis.UniversalOptions{Addrs: c.Addrs},
-		Concurrency:  4,
-		Logger:       logs.Logger(slog.LevelWarn),
-	})
-	require.NoError(t, err)
-	_, isCluster := svc.Store().Redis().(*redis.ClusterClient)
-	require.True(t, isCluster, "RedisOptions with several addresses makes a cluster client")
 	echo := job.SyncOf("echo", func(ctx context.Context, jc *job.Context, in struct {
 		Msg string `json:"msg"`
 	}) (map[string]string, error) {
 		return map[string]string{"echo": in.Msg}, nil
 	})
-	require.NoError(t, svc.Register(sumJob(), improver("improve"), echo))
-	ctx, cancel := context.WithCancel(context.Background())
-	worked := make(chan error, 1)
-	go func() { worked <- svc.Work(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-worked)
-		require.NoError(t, svc.Close())
-	})
+	svc := solvekittest.Start(t, solvekittest.Options{Config: solvekit.Config{
+		RedisOptions: &redis.UniversalOptions{Addrs: c.Addrs},
+		Logger:       logs.Logger(slog.LevelWarn),
+	}}, sumJob(), improver("improve"), echo)
+	_, isCluster := solvekit.StoreOf(svc).Redis().(*redis.ClusterClient)
+	require.True(t, isCluster, "RedisOptions with several addresses makes a cluster client")
+	ctx := context.Background()
 	b := &bundle{svc: svc}
 
 	const n = 20
@@ -81,9 +72,9 @@ func TestOnRedisCluster(t *testing.T) {
 	require.NoError(t, err)
 	waitState(t, b, e.ID, job.StateRunning)
 	require.Eventually(t, func() bool {
-		inc, err := svc.Store().Incumbent(ctx, e.ID)
+		inc, err := solvekit.StoreOf(svc).Incumbent(ctx, e.ID)
 		return err == nil && len(inc) > 0
-	}, 10*time.Second, 10*time.Millisecond)
+	}, patience.Scale(10*time.Second), 10*time.Millisecond)
 	require.NoError(t, svc.Cancel(ctx, e.ID))
 	e = waitFor(t, b, e.ID, 20*time.Second)
 	require.Equal(t, job.StateStopped, e.State)
@@ -98,7 +89,7 @@ func TestOnRedisCluster(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `{"sum":60}`, string(sol))
 
-	list, total, err := svc.List(ctx, solvekit.ListOptions{Filter: store.Filter{JobType: "sum"}, Limit: 5})
+	list, total, err := svc.List(ctx, solvekit.ListOptions{JobType: "sum", Limit: 5})
 	require.NoError(t, err)
 	require.EqualValues(t, n, total)
 	require.Len(t, list, 5)

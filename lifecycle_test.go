@@ -9,11 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvekit/solvekit"
+	"github.com/solvekit/solvekit/internal/patience"
+	"github.com/solvekit/solvekit/internal/store"
 	"github.com/solvekit/solvekit/job"
-	"github.com/solvekit/solvekit/store"
 )
 
 // improver publishes an improving incumbent every 20 ms until its context
@@ -42,7 +44,7 @@ func waitState(t *testing.T, b *bundle, id string, st job.State) *job.Execution 
 		e, err = b.svc.Get(context.Background(), id)
 		require.NoError(t, err)
 		return e.State == st
-	}, 10*time.Second, 5*time.Millisecond, "execution never reached %s", st)
+	}, patience.Scale(10*time.Second), 5*time.Millisecond, "execution never reached %s", st)
 	return e
 }
 
@@ -53,16 +55,15 @@ func TestCancelRunningKeepsIncumbent(t *testing.T) {
 	require.NoError(t, err)
 	waitState(t, b, e.ID, job.StateRunning)
 	require.Eventually(t, func() bool {
-		inc, err := b.svc.Store().Incumbent(ctx, e.ID)
+		inc, err := solvekit.StoreOf(b.svc).Incumbent(ctx, e.ID)
 		return err == nil && len(inc) > 0
-	}, 5*time.Second, 5*time.Millisecond)
+	}, patience.Scale(5*time.Second), 5*time.Millisecond)
 	require.NoError(t, b.svc.Cancel(ctx, e.ID))
 	e = waitFor(t, b, e.ID, 10*time.Second)
 	require.Equal(t, job.StateStopped, e.State)
 	require.Equal(t, job.StatusFeasible, e.SolverStatus)
 	require.True(t, e.HasSolution)
-	sol, err := b.svc.Solution(ctx, e.ID)
-	require.NoError(t, err)
+	sol := b.solution(t, e.ID)
 	var s struct{ Sum float64 }
 	require.NoError(t, json.Unmarshal(sol, &s))
 	require.Greater(t, s.Sum, 0.0)
@@ -81,8 +82,7 @@ func TestTimeLimitTimesOutWithIncumbent(t *testing.T) {
 	require.Equal(t, job.StateTimedOut, e.State)
 	require.Equal(t, job.StatusTimeLimit, e.SolverStatus)
 	require.True(t, e.HasSolution)
-	sol, err := b.svc.Solution(ctx, e.ID)
-	require.NoError(t, err)
+	sol := b.solution(t, e.ID)
 	require.Contains(t, string(sol), `"sum"`)
 }
 
@@ -97,9 +97,8 @@ func TestCancelQueued(t *testing.T) {
 	require.Equal(t, job.StateStopped, e.State)
 	require.False(t, e.HasSolution)
 	// Its task is gone too.
-	n, err := b.rdb.Exists(ctx, store.TaskKey("default", e.ID+":1")).Result()
-	require.NoError(t, err)
-	require.Zero(t, n)
+	_, err = solvekit.InspectorOf(b.svc).GetTaskInfo("default", e.ID+":1")
+	require.ErrorIs(t, err, asynq.ErrTaskNotFound)
 }
 
 func TestInvalidInputStoresNothing(t *testing.T) {
@@ -118,7 +117,7 @@ func TestInvalidInputStoresNothing(t *testing.T) {
 		got[v.Pointer] = v.Keyword
 	}
 	require.Equal(t, map[string]string{
-		"/instance":          "additionalProperties",
+		"/instance/extra":    "additionalProperties",
 		"/instance/values/1": "minimum",
 		"/instance/values/2": "type",
 		"/config/scale":      "type",
@@ -185,9 +184,7 @@ func TestFailureKinds(t *testing.T) {
 	require.Equal(t, job.StateSucceeded, e.State)
 	require.Equal(t, 3, e.Attempt)
 	require.Equal(t, 2, e.Retries)
-	sol, err := b.svc.Solution(ctx, e.ID)
-	require.NoError(t, err)
-	require.JSONEq(t, `{"attempt":3}`, string(sol))
+	require.JSONEq(t, `{"attempt":3}`, string(b.solution(t, e.ID)))
 
 	e = submit("broken")
 	require.Equal(t, job.StateFailed, e.State)
@@ -214,18 +211,18 @@ func TestSyncJob(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, job.StateSucceeded, e.State)
 	require.Equal(t, job.KindSync, e.Kind)
-	sol, err := b.svc.Solution(ctx, e.ID)
-	require.NoError(t, err)
-	require.JSONEq(t, `{"echo":"hi"}`, string(sol))
+	require.JSONEq(t, `{"echo":"hi"}`, string(b.solution(t, e.ID)))
 	logs, err := b.svc.Logs(ctx, e.ID, "", 10)
 	require.NoError(t, err)
 	require.Len(t, logs, 1)
 
-	// validator/v10 tags on the typed input: a failure with a pointer.
-	e, err = b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "echo", Instance: json.RawMessage(`{"msg":""}`)})
-	require.NoError(t, err)
-	require.Equal(t, job.StateFailed, e.State)
-	require.Equal(t, "/msg", e.Error.Violations[0].Pointer)
+	// validator/v10 tags on the typed input: refused by Submit with a
+	// pointer, nothing run (see TestSubmitChecksTypedInput).
+	_, err = b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "echo", Instance: json.RawMessage(`{"msg":""}`)})
+	require.ErrorIs(t, err, job.ErrInvalid)
+	var je *job.Error
+	require.ErrorAs(t, err, &je)
+	require.Equal(t, "/instance/msg", je.Violations[0].Pointer)
 }
 
 func TestRelaunch(t *testing.T) {
@@ -241,9 +238,7 @@ func TestRelaunch(t *testing.T) {
 	require.Equal(t, 2, e2.Attempt)
 	e2 = waitFor(t, b, e.ID, 10*time.Second)
 	require.Equal(t, job.StateSucceeded, e2.State)
-	sol, err := b.svc.Solution(ctx, e.ID)
-	require.NoError(t, err)
-	require.JSONEq(t, `{"sum":30}`, string(sol))
+	require.JSONEq(t, `{"sum":30}`, string(b.solution(t, e.ID)))
 }
 
 func TestSweeperEnqueuesOrphans(t *testing.T) {
@@ -255,7 +250,7 @@ func TestSweeperEnqueuesOrphans(t *testing.T) {
 	now := time.Now().Add(-time.Second)
 	e := &job.Execution{ID: "orphan-1", JobType: "sum", Kind: job.KindAsync, Queue: "default",
 		Config: json.RawMessage(`{"scale":1}`), CreatedAt: now}
-	require.NoError(t, b.svc.Store().Create(ctx, e, json.RawMessage(`{"values":[4]}`)))
+	require.NoError(t, solvekit.StoreOf(b.svc).Create(ctx, e, json.RawMessage(`{"values":[4]}`)))
 	e = waitFor(t, b, "orphan-1", 10*time.Second)
 	require.Equal(t, job.StateSucceeded, e.State)
 }
@@ -263,7 +258,7 @@ func TestSweeperEnqueuesOrphans(t *testing.T) {
 func TestLateFinishIgnored(t *testing.T) {
 	b := setup(t, setupOpts{noWork: true, defs: []*job.Definition{sumJob()}})
 	ctx := context.Background()
-	st := b.svc.Store()
+	st := solvekit.StoreOf(b.svc)
 	e := &job.Execution{ID: "late-1", JobType: "sum", Queue: "default", CreatedAt: time.Now()}
 	require.NoError(t, st.Create(ctx, e, json.RawMessage(`{}`)))
 	_, err := st.Start(ctx, "late-1", 1, "w1", time.Now())
@@ -299,7 +294,7 @@ func TestLateFinishIgnored(t *testing.T) {
 func TestCancelFromAnotherProcess(t *testing.T) {
 	b := setup(t, setupOpts{defs: []*job.Definition{improver("improve")}})
 	ctx := context.Background()
-	other, err := solvekit.New(solvekit.Config{RedisURL: b.url, Logger: b.svc2Logger()})
+	other, err := solvekit.New(context.Background(), solvekit.Config{RedisURL: b.url, Logger: b.svc2Logger()})
 	require.NoError(t, err)
 	defer other.Close()
 	require.NoError(t, other.Register(improver("improve")))
@@ -323,7 +318,7 @@ func TestWaitHearsTheFinish(t *testing.T) {
 		return map[string]int{"ok": 1}, nil
 	})}})
 	ctx := context.Background()
-	waiter, err := solvekit.New(solvekit.Config{RedisURL: b.url, Logger: b.svc2Logger()})
+	waiter, err := solvekit.New(context.Background(), solvekit.Config{RedisURL: b.url, Logger: b.svc2Logger()})
 	require.NoError(t, err)
 	defer waiter.Close()
 	e, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "gate", Instance: json.RawMessage(`{}`)})
@@ -331,7 +326,7 @@ func TestWaitHearsTheFinish(t *testing.T) {
 	other, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "gate", Instance: json.RawMessage(`{}`)})
 	require.NoError(t, err)
 	waitState(t, b, e.ID, job.StateRunning)
-	done := waiter.Store().DoneChannel(e.ID)
+	done := solvekit.StoreOf(waiter).DoneChannel(e.ID)
 	numsub := func() int64 {
 		n, err := b.rdb.PubSubNumSub(ctx, done).Result()
 		require.NoError(t, err)
@@ -344,17 +339,31 @@ func TestWaitHearsTheFinish(t *testing.T) {
 		err error
 	}
 	got := make(chan result, 1)
+	blocked := make(chan struct{}, 1)
+	solvekit.SetWaitBlocked(waiter, func(string) {
+		select {
+		case blocked <- struct{}{}:
+		default:
+		}
+	})
 	go func() {
 		x, err := waiter.Wait(ctx, e.ID)
 		got <- result{x, err}
 	}()
-	require.Eventually(t, func() bool { return numsub() == 1 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return numsub() == 1 }, patience.Scale(10*time.Second), 5*time.Millisecond)
+	// Release the job only once Wait has read the running record: then
+	// only the finish's notification (or the 2 s fallback poll) can wake it.
+	select {
+	case <-blocked:
+	case <-time.After(patience.Scale(10 * time.Second)):
+		t.Fatal("Wait never read the record")
+	}
 	close(release)
 	r := <-got
 	require.NoError(t, r.err)
 	require.Equal(t, job.StateSucceeded, r.e.State)
 	require.Equal(t, int64(1), solvekit.DoneHeard(waiter), "woken by the notification")
-	require.Eventually(t, func() bool { return numsub() == 0 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return numsub() == 0 }, patience.Scale(10*time.Second), 5*time.Millisecond)
 	// The other execution's finish was not delivered here: nobody waited.
 	waitState(t, b, other.ID, job.StateSucceeded)
 	require.Equal(t, int64(1), solvekit.DoneHeard(waiter))
@@ -383,7 +392,7 @@ func TestStubbornJobAbandoned(t *testing.T) {
 		n, err := b.rdb.Exists(ctx, "{solvekit}:x:"+e.ID+":inc").Result()
 		require.NoError(t, err)
 		return n == 1
-	}, 10*time.Second, 5*time.Millisecond)
+	}, patience.Scale(10*time.Second), 5*time.Millisecond)
 	require.NoError(t, b.svc.Cancel(ctx, e.ID))
 	e = waitFor(t, b, e.ID, 10*time.Second)
 	require.Equal(t, job.StateStopped, e.State)
@@ -392,9 +401,7 @@ func TestStubbornJobAbandoned(t *testing.T) {
 		t.Fatal("the func was expected to be still running")
 	default:
 	}
-	sol, err := b.svc.Solution(ctx, e.ID)
-	require.NoError(t, err)
-	require.JSONEq(t, `{"sum":7}`, string(sol))
+	require.JSONEq(t, `{"sum":7}`, string(b.solution(t, e.ID)))
 	close(release)
 	<-returned
 	// The late return changes nothing.
@@ -403,9 +410,7 @@ func TestStubbornJobAbandoned(t *testing.T) {
 		require.NoError(t, err)
 		return got.State != job.StateStopped || !got.FinishedAt.Equal(*e.FinishedAt)
 	}, 300*time.Millisecond, 20*time.Millisecond)
-	sol, err = b.svc.Solution(ctx, e.ID)
-	require.NoError(t, err)
-	require.JSONEq(t, `{"sum":7}`, string(sol))
+	require.JSONEq(t, `{"sum":7}`, string(b.solution(t, e.ID)))
 }
 
 // TestCancelFlagSeenByHeartbeat sets the cancel flag without a pub/sub
@@ -423,18 +428,205 @@ func TestCancelFlagSeenByHeartbeat(t *testing.T) {
 }
 
 // TestSyncCallerGoneStops: a sync job whose caller's context ends is
-// recorded as stopped with its incumbent.
+// recorded as stopped with its incumbent. The caller goes once the job has
+// published its incumbent (an event, not a timer that a loaded machine
+// can outrun).
 func TestSyncCallerGoneStops(t *testing.T) {
+	published := make(chan struct{})
 	def := job.Sync("slowsync", func(ctx context.Context, jc *job.Context) (any, error) {
 		_ = jc.Incumbent(map[string]float64{"sum": 1}, 1)
+		close(published)
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}, job.WithSolutionSchema(sumSolution))
 	b := setup(t, setupOpts{noWork: true, defs: []*job.Definition{def}})
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	go func() { <-published; cancel() }()
 	e, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "slowsync", Instance: json.RawMessage(`{}`)})
 	require.NoError(t, err)
 	require.Equal(t, job.StateStopped, e.State)
 	require.True(t, e.HasSolution)
+}
+
+// TestCancelInStartWindow cancels an execution from another process
+// between the worker's Start of the attempt and its registration in the
+// worker's runtime, and lets the notification arrive inside that window.
+// The heartbeat (the old fallback) is made too slow to help. The job must
+// still be cancelled at once and the execution end stopped.
+func TestCancelInStartWindow(t *testing.T) {
+	sawStop := make(chan bool, 1)
+	def := job.Async("window", func(ctx context.Context, jc *job.Context) (any, error) {
+		select {
+		case <-ctx.Done():
+			sawStop <- true
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Second):
+			sawStop <- false
+			return map[string]int{"ran": 1}, nil
+		}
+	})
+	b := setup(t, setupOpts{noWork: true, defs: []*job.Definition{def},
+		cfg: solvekit.Config{HeartbeatInterval: time.Hour}})
+	ctx := context.Background()
+	other, err := solvekit.New(context.Background(), solvekit.Config{RedisURL: b.url, Logger: b.svc2Logger()})
+	require.NoError(t, err)
+	defer other.Close()
+	require.NoError(t, other.Register(def))
+
+	solvekit.SetAfterStart(b.svc, func(id string) {
+		heard := solvekit.CancelsHeard(b.svc)
+		if err := other.Cancel(ctx, id); err != nil {
+			t.Errorf("cancel in the start window: %v", err)
+			return
+		}
+		// The worker hears the cancel before it registers the attempt.
+		deadline := time.Now().Add(10 * time.Second)
+		for solvekit.CancelsHeard(b.svc) == heard && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	})
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = b.svc.Work(wctx) }()
+	defer func() { stop(); <-done }()
+
+	e, err := other.Submit(ctx, solvekit.SubmitRequest{JobType: "window", Instance: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+	select {
+	case stopped := <-sawStop:
+		require.True(t, stopped, "the job ran to its end: the cancel was lost")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the job did not return")
+	}
+	e = waitFor(t, b, e.ID, 10*time.Second)
+	require.Equal(t, job.StateStopped, e.State)
+	require.True(t, e.CancelReq)
+}
+
+// ownLimit improves an incumbent until the time limit its config names
+// (in ms) ends its search, or its context ends; then it returns its best
+// with solver status time_limit, as a solver with its own limit does.
+func ownLimit(opts ...job.Option) *job.Definition {
+	return job.Async("ownlimit", func(ctx context.Context, jc *job.Context) (any, error) {
+		var cfg struct {
+			LimitMS int `json:"limit_ms"`
+		}
+		if err := jc.DecodeConfig(&cfg); err != nil {
+			return nil, err
+		}
+		search, cancel := context.WithTimeout(ctx, time.Duration(cfg.LimitMS)*time.Millisecond)
+		defer cancel()
+		best := 0.0
+		for i := 1; search.Err() == nil; i++ {
+			best = float64(i)
+			if err := jc.Incumbent(map[string]float64{"sum": best}, best); err != nil {
+				return nil, err
+			}
+			select {
+			case <-search.Done():
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		return job.Result{Solution: map[string]float64{"sum": best}, Objective: job.Float(best), Status: job.StatusTimeLimit}, nil
+	}, append([]job.Option{job.WithSolutionSchema(sumSolution)}, opts...)...)
+}
+
+// TestOwnTimeLimitSucceeds: a job whose own time limit (its config's)
+// ends the search and that returns its best solution succeeds, with
+// solver status time_limit and that solution: reaching the limit it was
+// asked to stop at is not a failure. timed_out is for a job cut off by the
+// attempt's hard limit (the execution's timeout).
+func TestOwnTimeLimitSucceeds(t *testing.T) {
+	b := setup(t, setupOpts{defs: []*job.Definition{ownLimit(job.WithTimeout(time.Minute))}})
+	ctx := context.Background()
+	e, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "ownlimit", Instance: json.RawMessage(`{}`),
+		Config: json.RawMessage(`{"limit_ms":200}`)})
+	require.NoError(t, err)
+	e = waitFor(t, b, e.ID, 30*time.Second)
+	require.Equal(t, job.StateSucceeded, e.State)
+	require.Equal(t, job.StatusTimeLimit, e.SolverStatus)
+	require.True(t, e.HasSolution)
+	require.Nil(t, e.Error)
+	sol := b.solution(t, e.ID)
+	var s struct{ Sum float64 }
+	require.NoError(t, json.Unmarshal(sol, &s))
+	require.Positive(t, s.Sum)
+	require.Equal(t, s.Sum, *e.Objective)
+
+	// The same job cut off by the execution's timeout before its own
+	// limit: timed_out, status time_limit, its best kept.
+	e, err = b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "ownlimit", Instance: json.RawMessage(`{}`),
+		Config: json.RawMessage(`{"limit_ms":600000}`), Timeout: 300 * time.Millisecond})
+	require.NoError(t, err)
+	e = waitFor(t, b, e.ID, 30*time.Second)
+	require.Equal(t, job.StateTimedOut, e.State)
+	require.Equal(t, job.StatusTimeLimit, e.SolverStatus)
+	require.True(t, e.HasSolution)
+}
+
+// whichSolver answers with the solver its job Context names, so a test
+// sees which solver an attempt ran.
+func whichSolver() *job.Definition {
+	return job.Async("which", func(ctx context.Context, jc *job.Context) (any, error) {
+		var cfg struct{ Solver string }
+		if err := jc.DecodeConfig(&cfg); err != nil {
+			return nil, err
+		}
+		return map[string]string{"ran": jc.Solver, "config": cfg.Solver}, nil
+	}, job.WithSolvers("alpha", "alpha", "beta"))
+}
+
+// TestRelaunchChangesSolver relaunches with a config that names another
+// solver: the new attempt runs that solver and the record names it. A
+// relaunch without config keeps the solver; a config naming none runs the
+// default; an unknown solver is refused and changes nothing.
+func TestRelaunchChangesSolver(t *testing.T) {
+	b := setup(t, setupOpts{defs: []*job.Definition{whichSolver()}})
+	ctx := context.Background()
+	ran := func(id string) map[string]string {
+		t.Helper()
+		sol := b.solution(t, id)
+		var got map[string]string
+		require.NoError(t, json.Unmarshal(sol, &got))
+		return got
+	}
+	e, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "which", Instance: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+	e = waitFor(t, b, e.ID, 10*time.Second)
+	require.Equal(t, "alpha", e.Solver)
+	require.Equal(t, "alpha", ran(e.ID)["ran"])
+
+	e, err = b.svc.Relaunch(ctx, e.ID, solvekit.RelaunchRequest{Config: json.RawMessage(`{"solver":"beta"}`)})
+	require.NoError(t, err)
+	require.Equal(t, "beta", e.Solver, "the relaunched record names the new solver")
+	e = waitFor(t, b, e.ID, 10*time.Second)
+	require.Equal(t, job.StateSucceeded, e.State)
+	require.Equal(t, 2, e.Attempt)
+	require.Equal(t, "beta", e.Solver)
+	require.Equal(t, map[string]string{"ran": "beta", "config": "beta"}, ran(e.ID))
+
+	// No config: the solver stays.
+	_, err = b.svc.Relaunch(ctx, e.ID, solvekit.RelaunchRequest{})
+	require.NoError(t, err)
+	e = waitFor(t, b, e.ID, 10*time.Second)
+	require.Equal(t, 3, e.Attempt)
+	require.Equal(t, "beta", ran(e.ID)["ran"])
+
+	// A new config naming no solver: the default runs.
+	_, err = b.svc.Relaunch(ctx, e.ID, solvekit.RelaunchRequest{Config: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+	e = waitFor(t, b, e.ID, 10*time.Second)
+	require.Equal(t, 4, e.Attempt)
+	require.Equal(t, "alpha", e.Solver)
+	require.Equal(t, "alpha", ran(e.ID)["ran"])
+
+	// An unknown solver is refused; nothing changes.
+	_, err = b.svc.Relaunch(ctx, e.ID, solvekit.RelaunchRequest{Config: json.RawMessage(`{"solver":"gamma"}`)})
+	require.ErrorIs(t, err, job.ErrInvalid)
+	got, err := b.svc.Get(ctx, e.ID)
+	require.NoError(t, err)
+	require.Equal(t, job.StateSucceeded, got.State)
+	require.Equal(t, 4, got.Attempt)
+	require.Equal(t, "alpha", got.Solver)
 }

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/solvekit/solvekit/store"
+	"github.com/solvekit/solvekit/internal/store"
 )
 
 // logSink buffers a running attempt's log records and writes them to the

@@ -13,10 +13,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/solvekit/solvekit/internal/queue"
+	"github.com/solvekit/solvekit/internal/store"
 	"github.com/solvekit/solvekit/job"
 	"github.com/solvekit/solvekit/registry"
-	"github.com/solvekit/solvekit/store"
-	"github.com/solvekit/solvekit/transport/queue"
 )
 
 // Causes of a job context's cancellation; they decide the terminal state.
@@ -28,10 +28,10 @@ var (
 	errClosed     = errors.New("solvekit: service closed")
 )
 
-// runtime_ tracks the attempts this process runs (sync jobs and worker
+// tracker tracks the attempts this process runs (sync jobs and worker
 // jobs), keeps their heartbeats, receives cancel and done notifications,
 // and wakes Wait callers.
-type runtime_ struct {
+type tracker struct {
 	s *Service
 
 	// ps carries the cancel channel and the done channels of executions
@@ -42,33 +42,94 @@ type runtime_ struct {
 
 	mu      sync.Mutex
 	running map[string]*attemptRun
+	// early holds the cancel notifications heard for executions that were
+	// not running here, with when they came: an attempt registered just
+	// after its cancel was heard (a cancel accepted between the worker's
+	// Start and its registration) finds it there (see add).
+	early map[string]time.Time
+
+	// wmu guards the Wait side: waiters, pending and ops. It is never
+	// held while a command is on the wire, and the attempts' side (mu)
+	// never waits for it.
+	wmu     sync.Mutex
 	waiters map[string]*waitSub
 	// pending counts SUBSCRIBE commands not yet confirmed, by channel.
 	pending map[string]int
+	// ops are the SUBSCRIBE and UNSUBSCRIBE commands to send, in the
+	// order the waiters changed, consecutive ones of a kind in one
+	// command. One goroutine at a time sends them (sending): a Wait that
+	// queues a SUBSCRIBE sends it itself unless another is sending, and
+	// subLoop (woken by kick) sends the UNSUBSCRIBEs.
+	ops     []psOp
+	sending bool
+	kick    chan struct{}
+	// psDone is set once subLoop has stopped (the service closes): new
+	// waiters then poll.
+	psDone bool
 	// heard counts done notifications delivered to a Wait (for tests).
 	heard atomic.Int64
+	// cancelsHeard counts cancel notifications received (for tests).
+	cancelsHeard atomic.Int64
 }
+
+// earlyCancelTTL is how long a cancel notification for an execution not
+// running here is kept for an attempt that registers late.
+const earlyCancelTTL = time.Minute
 
 type attemptRun struct {
 	attempt int
 	cancel  context.CancelCauseFunc
 }
 
-func newRuntime(ctx context.Context, s *Service) *runtime_ {
-	return &runtime_{
-		s: s, running: map[string]*attemptRun{}, waiters: map[string]*waitSub{}, pending: map[string]int{},
-		ps:         s.rdb.Subscribe(ctx, s.store.CancelChannel()),
+func newTracker(ctx context.Context, s *Service) *tracker {
+	return &tracker{
+		s: s, running: map[string]*attemptRun{}, early: map[string]time.Time{}, waiters: map[string]*waitSub{}, pending: map[string]int{},
+		kick:       make(chan struct{}, 1),
+		ps:         s.rdb.Subscribe(ctx, s.store.CancelChannel(), s.store.ControlChannel()),
 		donePrefix: s.store.DoneChannel(""),
 	}
 }
 
-func (r *runtime_) add(id string, a *attemptRun) {
+// add registers a running attempt, so that cancel notifications and the
+// heartbeat reach it. A cancel notification heard for id before (the
+// cancel was accepted once the record said running, but this process had
+// not registered the attempt yet) is checked against the record's cancel
+// flag, in one round trip that only such an attempt pays: the attempt is
+// cancelled at once if the flag is set for it.
+func (r *tracker) add(id string, a *attemptRun) {
 	r.mu.Lock()
 	r.running[id] = a
+	_, heard := r.early[id]
+	delete(r.early, id)
 	r.mu.Unlock()
+	if !heard {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The heartbeat script answers whether the cancel flag is set for this
+	// attempt (a notification for an earlier attempt is not).
+	toCancel, _, err := r.s.store.Heartbeat(ctx, r.s.workerID, []store.Running{{ID: id, Attempt: a.attempt}}, nowUTC())
+	if err != nil {
+		// The heartbeat loop checks the flag again, and the finish honours it.
+		r.s.cfg.Logger.Warn("solvekit: could not check an early cancel", "execution", id, "err", err)
+		return
+	}
+	for _, c := range toCancel {
+		if c == id {
+			a.cancel(errStopped)
+		}
+	}
 }
 
-func (r *runtime_) remove(id string, a *attemptRun) {
+// runs reports whether this process runs an attempt of id.
+func (r *tracker) runs(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.running[id] != nil
+}
+
+func (r *tracker) remove(id string, a *attemptRun) {
 	r.mu.Lock()
 	if r.running[id] == a {
 		delete(r.running, id)
@@ -76,17 +137,28 @@ func (r *runtime_) remove(id string, a *attemptRun) {
 	r.mu.Unlock()
 }
 
-// cancel cancels the local attempt of id, if this process runs it.
-func (r *runtime_) cancel(id string, cause error) {
+// cancel cancels the local attempt of id, if this process runs it. A stop
+// for an attempt not registered here is remembered for a while, in case
+// this process is about to register it (see add).
+func (r *tracker) cancel(id string, cause error) {
 	r.mu.Lock()
 	a := r.running[id]
+	if a == nil && errors.Is(cause, errStopped) {
+		now := time.Now()
+		for k, t := range r.early {
+			if now.Sub(t) > earlyCancelTTL {
+				delete(r.early, k)
+			}
+		}
+		r.early[id] = now
+	}
 	r.mu.Unlock()
 	if a != nil {
 		a.cancel(cause)
 	}
 }
 
-func (r *runtime_) cancelAll(cause error) {
+func (r *tracker) cancelAll(cause error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, a := range r.running {
@@ -98,37 +170,61 @@ func (r *runtime_) cancelAll(cause error) {
 // shared by every Wait on that execution.
 type waitSub struct {
 	chans []chan struct{}
-	// ready is closed once Redis has confirmed the subscription: a
-	// terminal state written after that is sure to be heard.
-	ready chan struct{}
+	// ready is closed once Redis has confirmed the subscription (ok set:
+	// a terminal state written after that is sure to be heard) or the
+	// SUBSCRIBE failed (ok unset: the Wait polls).
+	ready   chan struct{}
+	ok      bool
+	settled bool
 }
 
-// addWaiter registers a Wait on id and subscribes to its done channel when
-// it is the first. It returns the channel that is signalled when the
-// execution ends and the one closed when the subscription is in place.
-func (r *runtime_) addWaiter(ctx context.Context, id string) (ch, ready chan struct{}) {
+// settle closes ready once; under wmu.
+func (w *waitSub) settle(ok bool) {
+	if !w.settled {
+		w.ok, w.settled = ok, true
+		close(w.ready)
+	}
+}
+
+// psOp is a SUBSCRIBE (sub, for w) or UNSUBSCRIBE of one channel.
+type psOp struct {
+	sub  bool
+	name string
+	w    *waitSub
+}
+
+// addWaiter registers a Wait on id and, when it is the first, queues the
+// SUBSCRIBE to its done channel and sends it (see flush). It returns the
+// channel that is signalled when the execution ends and the subscription
+// (whose ready is closed once it is in place or has failed).
+func (r *tracker) addWaiter(id string) (ch chan struct{}, w *waitSub) {
 	ch = make(chan struct{}, 1)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	w := r.waiters[id]
+	r.wmu.Lock()
+	w = r.waiters[id]
+	send := false
 	if w == nil {
 		w = &waitSub{ready: make(chan struct{})}
 		r.waiters[id] = w
-		name := r.s.store.DoneChannel(id)
-		r.pending[name]++
-		if err := r.ps.Subscribe(ctx, name); err != nil {
-			// Closed or broken: Wait falls back to polling.
-			r.pending[name]--
-			close(w.ready)
+		if r.psDone {
+			w.settle(false)
+		} else {
+			name := r.donePrefix + id
+			r.pending[name]++
+			r.ops = append(r.ops, psOp{sub: true, name: name, w: w})
+			send = true
 		}
 	}
 	w.chans = append(w.chans, ch)
-	return ch, w.ready
+	r.wmu.Unlock()
+	if send {
+		r.flush()
+	}
+	return ch, w
 }
 
-func (r *runtime_) removeWaiter(id string, ch chan struct{}) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+func (r *tracker) removeWaiter(id string, ch chan struct{}) {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
 	w := r.waiters[id]
 	if w == nil {
 		return
@@ -141,7 +237,88 @@ func (r *runtime_) removeWaiter(id string, ch chan struct{}) {
 	}
 	if len(w.chans) == 0 {
 		delete(r.waiters, id)
-		_ = r.ps.Unsubscribe(context.Background(), r.s.store.DoneChannel(id))
+		if !r.psDone {
+			// Sent by subLoop: the Wait returns without waiting for it.
+			r.ops = append(r.ops, psOp{name: r.donePrefix + id})
+			select {
+			case r.kick <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// flush sends the queued commands, in order, until none is left, unless
+// another goroutine is sending (it sends them). No lock is held while a
+// command is written, and under load one command carries the channels
+// of many Waits.
+func (r *tracker) flush() {
+	r.wmu.Lock()
+	if r.sending {
+		r.wmu.Unlock()
+		return
+	}
+	r.sending = true
+	for len(r.ops) > 0 {
+		ops := r.ops
+		r.ops = nil
+		r.wmu.Unlock()
+		r.send(ops)
+		r.wmu.Lock()
+	}
+	r.sending = false
+	r.wmu.Unlock()
+}
+
+// subLoop sends the UNSUBSCRIBEs the Waits leave behind until the service
+// closes; then new Waits poll.
+func (r *tracker) subLoop() {
+	for {
+		select {
+		case <-r.kick:
+			r.flush()
+		case <-r.s.closing.Done():
+			r.wmu.Lock()
+			r.psDone = true
+			for _, op := range r.ops {
+				if op.sub {
+					op.w.settle(false)
+				}
+			}
+			r.ops = nil
+			r.wmu.Unlock()
+			return
+		}
+	}
+}
+
+// send writes ops on the shared subscription, consecutive ones of a kind
+// in one command. A SUBSCRIBE that fails (closed or broken) settles its
+// Waits unsubscribed: they poll.
+func (r *tracker) send(ops []psOp) {
+	for i := 0; i < len(ops); {
+		j := i + 1
+		for j < len(ops) && ops[j].sub == ops[i].sub {
+			j++
+		}
+		names := make([]string, j-i)
+		for k, op := range ops[i:j] {
+			names[k] = op.name
+		}
+		if !ops[i].sub {
+			_ = r.ps.Unsubscribe(context.Background(), names...)
+		} else if err := r.ps.Subscribe(context.Background(), names...); err != nil {
+			// Closed or broken: these Waits fall back to polling.
+			r.wmu.Lock()
+			for _, op := range ops[i:j] {
+				if r.pending[op.name]--; r.pending[op.name] <= 0 {
+					delete(r.pending, op.name)
+				}
+				op.w.settle(false)
+			}
+			r.wmu.Unlock()
+		}
+		i = j
 	}
 }
 
@@ -150,9 +327,9 @@ func (r *runtime_) removeWaiter(id string, ch chan struct{}) {
 // is in place once as many confirmations came as commands went; counting
 // them keeps an old subscribe's late answer from vouching for a new one.
 // Resubscriptions after a reconnect find nothing pending and just confirm.
-func (r *runtime_) subscribed(name string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+func (r *tracker) subscribed(name string) {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
 	if r.pending[name] > 1 {
 		r.pending[name]--
 		return
@@ -163,17 +340,13 @@ func (r *runtime_) subscribed(name string) {
 		return
 	}
 	if w := r.waiters[id]; w != nil {
-		select {
-		case <-w.ready:
-		default:
-			close(w.ready)
-		}
+		w.settle(true)
 	}
 }
 
-func (r *runtime_) notifyDone(id string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+func (r *tracker) notifyDone(id string) {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
 	w := r.waiters[id]
 	if w == nil {
 		return
@@ -190,8 +363,8 @@ func (r *runtime_) notifyDone(id string) {
 // listen receives cancel requests from every process, and the terminal
 // notifications of the executions this process waits for, until the
 // subscription is closed.
-func (r *runtime_) listen() {
-	cancelCh := r.s.store.CancelChannel()
+func (r *tracker) listen() {
+	cancelCh, controlCh := r.s.store.CancelChannel(), r.s.store.ControlChannel()
 	for m := range r.ps.ChannelWithSubscriptions() {
 		switch m := m.(type) {
 		case *redis.Subscription:
@@ -199,19 +372,35 @@ func (r *runtime_) listen() {
 				r.subscribed(m.Channel)
 			}
 		case *redis.Message:
-			if m.Channel == cancelCh {
+			switch {
+			case m.Channel == cancelCh:
 				r.cancel(m.Payload, errStopped)
-			} else if id, ok := strings.CutPrefix(m.Channel, r.donePrefix); ok {
-				r.notifyDone(id)
+				r.cancelsHeard.Add(1)
+			case m.Channel == controlCh:
+				r.refreshPaused()
+			default:
+				if id, ok := strings.CutPrefix(m.Channel, r.donePrefix); ok {
+					r.notifyDone(id)
+				}
 			}
 		}
+	}
+}
+
+// refreshPaused re-reads the paused job types (a control message said one
+// changed, or the heartbeat's periodic check).
+func (r *tracker) refreshPaused() {
+	ctx, cancel := context.WithTimeout(r.s.closing, 5*time.Second)
+	defer cancel()
+	if err := r.s.refreshPaused(ctx); err != nil && ctx.Err() == nil {
+		r.s.cfg.Logger.Warn("solvekit: reading paused job types failed", "err", err)
 	}
 }
 
 // heartbeatLoop marks this process's attempts alive and cancels those whose
 // cancel was requested (a fallback for a missed notification) or that were
 // taken over.
-func (r *runtime_) heartbeatLoop(ctx context.Context) {
+func (r *tracker) heartbeatLoop(ctx context.Context) {
 	t := time.NewTicker(r.s.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for {
@@ -220,6 +409,7 @@ func (r *runtime_) heartbeatLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		r.refreshPaused()
 		r.mu.Lock()
 		runs := make([]store.Running, 0, len(r.running))
 		for id, a := range r.running {
@@ -284,6 +474,10 @@ type funcResult struct {
 	err      error
 	panicked bool
 	stack    string
+	// cause is why the job's context had ended when the func returned
+	// (or was abandoned), nil if it had not: a job that returned before
+	// its deadline or a stop was not interrupted, whatever came after.
+	cause error
 }
 
 // execute runs one attempt that is already marked running and records its
@@ -323,8 +517,15 @@ func (s *Service) execute(parent context.Context, t *registry.Type, e *job.Execu
 	jc := &job.Context{
 		ExecutionID: e.ID, Attempt: e.Attempt, JobType: e.JobType, Solver: e.Solver,
 		Instance: input, Config: e.Config, Metadata: e.Metadata,
-		Logger:   logs.logger(),
-		Reporter: &reporter{s: s, t: t, id: e.ID, attempt: e.Attempt},
+		Logger:      logs.logger(),
+		Reporter:    &reporter{s: s, t: t, id: e.ID, attempt: e.Attempt},
+		TraceParent: e.TraceParent,
+	}
+	if e.Kind != job.KindSync {
+		jc.QueuedAt = e.CreatedAt
+		if e.RunAt != nil && e.RunAt.After(jc.QueuedAt) {
+			jc.QueuedAt = *e.RunAt // scheduled until then: not waiting in a queue
+		}
 	}
 	ctx = job.WithContext(ctx, jc)
 
@@ -334,29 +535,32 @@ func (s *Service) execute(parent context.Context, t *registry.Type, e *job.Execu
 	return s.runInline(ctx, t, e, jc, logs, task)
 }
 
-// callFunc runs the job's func, turning a panic into a failed result.
-func callFunc(ctx context.Context, t *registry.Type, jc *job.Context) (fr funcResult) {
+// callFunc runs the job's func (wrapped in Config.Middleware), turning a
+// panic into a failed result.
+func (s *Service) callFunc(ctx context.Context, t *registry.Type, jc *job.Context) (fr funcResult) {
 	defer func() {
 		if p := recover(); p != nil {
 			fr = funcResult{err: fmt.Errorf("panic: %v", p), panicked: true, stack: string(debug.Stack())}
 		}
+		fr.cause = context.Cause(ctx)
 	}()
-	fr.value, fr.err = t.Def.Func(ctx, jc)
+	fr.value, fr.err = s.jobFunc(t)(ctx, jc)
 	return fr
 }
 
 // abandoned is the result recorded for a job that did not return within
-// StopGrace of being stopped.
-func (s *Service) abandoned(jc *job.Context) funcResult {
+// StopGrace of being stopped (ctx is its context, ended).
+func (s *Service) abandoned(ctx context.Context, jc *job.Context) funcResult {
 	jc.Log().Warn("job abandoned after stop grace", "grace", s.cfg.StopGrace.String())
-	return funcResult{err: fmt.Errorf("job did not return within %s of being stopped; abandoned", s.cfg.StopGrace)}
+	return funcResult{err: fmt.Errorf("job did not return within %s of being stopped; abandoned", s.cfg.StopGrace),
+		cause: context.Cause(ctx)}
 }
 
 // runAside runs a sync job's func on its own goroutine, so that the caller
 // gets its answer StopGrace after a stop even from a job that ignores it.
 func (s *Service) runAside(ctx context.Context, t *registry.Type, e *job.Execution, jc *job.Context, logs *logSink) job.State {
 	done := make(chan funcResult, 1)
-	go func() { done <- callFunc(ctx, t, jc) }()
+	go func() { done <- s.callFunc(ctx, t, jc) }()
 	var fr funcResult
 	select {
 	case fr = <-done:
@@ -365,12 +569,12 @@ func (s *Service) runAside(ctx context.Context, t *registry.Type, e *job.Executi
 		select {
 		case fr = <-done:
 		case <-grace.C:
-			fr = s.abandoned(jc)
+			fr = s.abandoned(ctx, jc)
 		}
 		grace.Stop()
 	}
 	logs.close()
-	return s.record(t, e, jc, ctx, fr, nil)
+	return s.record(t, e, jc, fr, nil)
 }
 
 // runInline runs a worker attempt's func on the worker's own goroutine: a
@@ -394,15 +598,15 @@ func (s *Service) runInline(ctx context.Context, t *registry.Type, e *job.Execut
 		}
 		grace = time.AfterFunc(s.cfg.StopGrace, func() {
 			if claimed.CompareAndSwap(false, true) {
-				fr := s.abandoned(jc)
+				fr := s.abandoned(ctx, jc)
 				logs.close()
 				// Not with the task: its handler has not returned, and
 				// asynq completes it when it does.
-				s.record(t, e, jc, ctx, fr, nil)
+				s.record(t, e, jc, fr, nil)
 			}
 		})
 	})
-	fr := callFunc(ctx, t, jc)
+	fr := s.callFunc(ctx, t, jc)
 	mu.Lock()
 	returned = true
 	if grace != nil {
@@ -414,20 +618,29 @@ func (s *Service) runInline(ctx context.Context, t *registry.Type, e *job.Execut
 		return "" // abandoned and recorded meanwhile
 	}
 	logs.close()
-	return s.record(t, e, jc, ctx, fr, task)
+	return s.record(t, e, jc, fr, task)
 }
 
 // record turns a job's return into the attempt's end. A terminal end
 // completes task too, when given (see queue.Completion); any other end
 // leaves it to asynq.
-func (s *Service) record(t *registry.Type, e *job.Execution, jc *job.Context, ctx context.Context, fr funcResult, task *queue.Completion) job.State {
+//
+// The state follows why the job's context had ended when the func returned
+// (fr.cause): a stop makes it stopped, the attempt's deadline (the
+// execution's Timeout, its hard time limit) timed_out, both keeping the
+// last incumbent when no solution came back. A job that returned before
+// either is not interrupted, whatever it reports: one whose own time limit
+// (such as the config's time_limit, which solver.App applies) ended the
+// search and that returns its incumbent with status time_limit succeeds
+// with that status, as cornflow records it.
+func (s *Service) record(t *registry.Type, e *job.Execution, jc *job.Context, fr funcResult, task *queue.Completion) job.State {
 	bg := context.Background()
-	cause := context.Cause(ctx)
+	cause := fr.cause
 	switch {
 	case errors.Is(cause, errSuperseded):
 		return "" // another attempt owns the execution now
 	case errors.Is(cause, errShutdown) || errors.Is(cause, errClosed):
-		s.requeue(bg, e, store.Retry, &job.ErrorInfo{Kind: "error", Message: "worker shut down during the attempt"}, 0)
+		s.requeue(bg, e, store.Retry, "shutdown", &job.ErrorInfo{Kind: "error", Message: "worker shut down during the attempt"}, 0)
 		return ""
 	}
 	res := asResult(fr.value)
@@ -439,7 +652,7 @@ func (s *Service) record(t *registry.Type, e *job.Execution, jc *job.Context, ct
 	}
 
 	stopped := errors.Is(cause, errStopped)
-	timedOut := errors.Is(cause, errTimeLimit) || (!stopped && fr.err == nil && res.Status == job.StatusTimeLimit)
+	timedOut := errors.Is(cause, errTimeLimit)
 
 	// The solution: what the job returned, else (when interrupted) its last incumbent.
 	var sol json.RawMessage
@@ -479,6 +692,9 @@ func (s *Service) record(t *registry.Type, e *job.Execution, jc *job.Context, ct
 		if errors.As(fr.err, &f) {
 			out.State = job.StateFailed
 			out.Error = &job.ErrorInfo{Kind: "failure", Message: f.Message, Details: f.Details}
+			if je := (*job.Error)(nil); errors.As(f, &je) {
+				out.Error.Violations = je.Violations // job.FailWith(&job.Error{...}), or input that does not decode (job.DecodeInstance)
+			}
 			break
 		}
 		info := &job.ErrorInfo{Kind: "error", Message: fr.err.Error()}
@@ -487,7 +703,7 @@ func (s *Service) record(t *registry.Type, e *job.Execution, jc *job.Context, ct
 			info.Violations = je.Violations
 		}
 		if e.Kind != job.KindSync && e.Retries < e.MaxRetries {
-			s.requeue(bg, e, store.Retry, info, s.cfg.RetryDelay(e.Retries+1))
+			s.requeue(bg, e, store.Retry, "retry", info, s.cfg.RetryDelay(e.Retries+1))
 			return ""
 		}
 		out.State = job.StateFailed
@@ -525,19 +741,86 @@ func (s *Service) record(t *registry.Type, e *job.Execution, jc *job.Context, ct
 	if task != nil && s.fused {
 		out.Task = task.Task(now)
 	}
-	ok, err := s.store.Finish(bg, e.ID, e.Attempt, out, now)
+	// The attempt stays registered (and its heartbeat goes on) while the
+	// finish is retried: a Redis blip must not make a finished job run
+	// again. The finish script is guarded, so a send that ran although its
+	// reply was lost makes the next one a no-op.
+	var ok bool
+	err := s.retryWrite(bg, "recording the end of an attempt", e, func() (err error) {
+		ok, err = s.store.Finish(bg, e.ID, e.Attempt, out, now)
+		return err
+	})
 	if out.Task != nil && out.Task.Completed {
 		task.Completed()
 	}
 	if err != nil {
-		// The heartbeat stops with this attempt, so the sweeper requeues it.
 		s.cfg.Logger.Error("solvekit: could not record the end of an attempt", "execution", e.ID, "attempt", e.Attempt, "err", err)
+		s.unrecorded(e, out, err)
 		return ""
 	}
 	if !ok {
 		return ""
 	}
+	s.publishFinish(e, out)
 	return out.State
+}
+
+// publishFinish tells subscribers of the end of attempt e recorded as out.
+func (s *Service) publishFinish(e *job.Execution, out store.Outcome) {
+	if s.observed() {
+		tr := s.transition(e, job.StateRunning, out.State, "finish")
+		tr.SolverStatus, tr.Error = out.SolverStatus, out.Error
+		s.publish(tr)
+	}
+}
+
+// unrecorded handles an attempt whose end could not be written within
+// recordRetry: it is requeued as a retry while the execution has retries
+// left, else failed with the reason. If that cannot be written either, the
+// attempt's heartbeat stops when it returns and the sweeper requeues it.
+func (s *Service) unrecorded(e *job.Execution, out store.Outcome, err error) {
+	info := &job.ErrorInfo{Kind: "error", Message: "the attempt's result could not be recorded: " + err.Error()}
+	if e.Kind != job.KindSync && e.Retries < e.MaxRetries {
+		s.requeue(context.Background(), e, store.Retry, "retry", info, s.cfg.RetryDelay(e.Retries+1))
+		return
+	}
+	fail := store.Outcome{State: job.StateFailed, SolverStatus: job.StatusNotSolved, Error: info, Incumbent: out.Incumbent}
+	ok, err := s.store.Finish(context.Background(), e.ID, e.Attempt, fail, nowUTC())
+	if err != nil {
+		s.cfg.Logger.Error("solvekit: could not record the failure of an attempt", "execution", e.ID, "attempt", e.Attempt, "err", err)
+	} else if ok {
+		s.publishFinish(e, fail)
+	}
+}
+
+// recordRetry paces and bounds the retries of a write that records an
+// attempt's start or end when Redis cannot be reached or fails (a blip, a
+// failover, a restart): the first retry after First, then twice as late
+// each time up to Max apart, for at most Within in all.
+var recordRetry = struct{ First, Max, Within time.Duration }{50 * time.Millisecond, 2 * time.Second, 30 * time.Second}
+
+// retryWrite runs write until it succeeds, ctx ends, the Redis client is
+// closed, or recordRetry.Within has passed; it returns the last error.
+func (s *Service) retryWrite(ctx context.Context, what string, e *job.Execution, write func() error) error {
+	err := write()
+	if err == nil {
+		return nil
+	}
+	s.cfg.Logger.Warn("solvekit: "+what+" failed; retrying", "execution", e.ID, "attempt", e.Attempt, "err", err)
+	deadline := time.Now().Add(recordRetry.Within)
+	wait := recordRetry.First
+	for err != nil && !errors.Is(err, redis.ErrClosed) && ctx.Err() == nil && time.Now().Add(wait).Before(deadline) {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+		wait = min(2*wait, recordRetry.Max)
+		err = write()
+	}
+	return err
 }
 
 func asResult(v any) job.Result {
@@ -554,14 +837,25 @@ func asResult(v any) job.Result {
 }
 
 // requeue starts a new attempt after a retry or shutdown and enqueues it.
-func (s *Service) requeue(ctx context.Context, e *job.Execution, mode store.RequeueMode, info *job.ErrorInfo, delay time.Duration) {
-	res, err := s.store.Requeue(ctx, e.ID, store.RequeueRequest{Mode: mode, Attempt: e.Attempt, Error: info}, nowUTC())
+// The write is retried as a finish is (retryWrite).
+// reason is the Transition's Reason ("retry" or "shutdown").
+func (s *Service) requeue(ctx context.Context, e *job.Execution, mode store.RequeueMode, reason string, info *job.ErrorInfo, delay time.Duration) {
+	var res store.RequeueResult
+	err := s.retryWrite(ctx, "requeueing an attempt", e, func() (err error) {
+		res, err = s.store.Requeue(ctx, e.ID, store.RequeueRequest{Mode: mode, Attempt: e.Attempt, Error: info}, nowUTC())
+		return err
+	})
 	if err != nil {
 		s.cfg.Logger.Error("solvekit: requeue failed", "execution", e.ID, "err", err)
 		return
 	}
+	if s.observed() && (res.Requeued || res.Ended) {
+		tr := s.transition(e, job.StateRunning, res.State, reason)
+		tr.Attempt, tr.Error = res.Attempt, info
+		s.publish(tr)
+	}
 	if res.Requeued {
-		s.enqueue(ctx, e.ID, res.Attempt, e.Queue, e.Timeout, delay)
+		s.enqueue(ctx, e.ID, res.Attempt, taskQueue(e), e.Timeout, delay)
 	}
 }
 
@@ -572,12 +866,20 @@ func (s *Service) enqueue(ctx context.Context, id string, attempt int, q string,
 }
 
 // runSync records and runs a sync job inside the caller.
-func (s *Service) runSync(ctx context.Context, t *registry.Type, e *job.Execution, input json.RawMessage) (*job.Execution, error) {
+func (s *Service) runSync(ctx context.Context, t *registry.Type, e *job.Execution, input json.RawMessage, req SubmitRequest) (*job.Execution, error) {
 	now := nowUTC()
 	e.State, e.StartedAt, e.Worker = job.StateRunning, &now, s.workerID
-	if err := s.store.CreateNew(ctx, e, input, nil); err != nil {
+	if err := s.create(ctx, req, e, input, nil); err != nil {
 		return nil, err
 	}
+	if s.observed() {
+		s.publish(s.transition(e, "", job.StateRunning, "submit"))
+	}
 	s.execute(ctx, t, e, input, nil)
-	return s.store.Get(context.WithoutCancel(ctx), e.ID)
+	out, err := s.store.Get(context.WithoutCancel(ctx), e.ID)
+	if err != nil && !errors.Is(err, job.ErrNotFound) {
+		// It was created and ran: an error must not read as "not stored".
+		return nil, &job.Error{Code: job.CodeOutcomeUnknown, Message: "the execution ran but its record could not be read back", Err: err}
+	}
+	return out, err
 }

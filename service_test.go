@@ -46,9 +46,7 @@ func TestAsyncSucceeds(t *testing.T) {
 	require.Equal(t, job.StateSucceeded, e.State)
 	require.Equal(t, job.StatusOptimal, e.SolverStatus)
 	require.JSONEq(t, `{"scale":2,"mode":"fast"}`, string(e.Config))
-	sol, err := b.svc.Solution(ctx, e.ID)
-	require.NoError(t, err)
-	require.JSONEq(t, `{"sum":13}`, string(sol))
+	require.JSONEq(t, `{"sum":13}`, string(b.solution(t, e.ID)))
 	logs, err := b.svc.Logs(ctx, e.ID, "", 100)
 	require.NoError(t, err)
 	require.Len(t, logs, 1)
@@ -60,16 +58,15 @@ func TestAsyncSucceeds(t *testing.T) {
 // written in two steps (their keys live in different slots); the same
 // life results.
 func TestTwoStepSubmit(t *testing.T) {
-	b := setup(t, setupOpts{defs: []*job.Definition{sumJob()}})
-	solvekit.SetFusedSubmit(b.svc, false)
+	b := setup(t, setupOpts{noWork: true, defs: []*job.Definition{sumJob()}})
+	solvekit.SetFusedSubmit(b.svc, false) // before Work, which reads it
 	ctx := context.Background()
+	go func() { _ = b.svc.Work(ctx) }() // Close (setup's cleanup) stops it
 	e, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "sum", Instance: json.RawMessage(`{"values":[4,5]}`)})
 	require.NoError(t, err)
 	e = waitFor(t, b, e.ID, 10*time.Second)
 	require.Equal(t, job.StateSucceeded, e.State)
-	sol, err := b.svc.Solution(ctx, e.ID)
-	require.NoError(t, err)
-	require.JSONEq(t, `{"sum":9}`, string(sol))
+	require.JSONEq(t, `{"sum":9}`, string(b.solution(t, e.ID)))
 }
 
 // TestLogsStoredBeforeTheEnd: whoever sees an execution finished sees all

@@ -2,7 +2,7 @@ package solvekit_test
 
 import (
 	"context"
-	"io"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"testing"
@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvekit/solvekit"
+	"github.com/solvekit/solvekit/internal/patience"
 	"github.com/solvekit/solvekit/internal/redistest"
 	"github.com/solvekit/solvekit/job"
 )
@@ -36,25 +37,30 @@ type setupOpts struct {
 	cfg    solvekit.Config
 	noWork bool
 	defs   []*job.Definition
+	// hook, when set, is added to the service's Redis client.
+	hook redis.Hook
 }
 
 // setup starts a Service (and, unless noWork, a worker) on a fresh
 // database of the package's private Redis.
-func setup(t *testing.T, o setupOpts) *bundle {
+func setup(t testing.TB, o setupOpts) *bundle {
 	t.Helper()
 	srv := redistest.Current(t)
 	db := srv.DB(t)
 	rdb := redis.NewClient(srv.Options(db))
 	t.Cleanup(func() { rdb.Close() })
+	if o.hook != nil {
+		rdb.AddHook(o.hook)
+	}
 	cfg := o.cfg
 	cfg.Redis = rdb
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = 8
 	}
-	svc, err := solvekit.New(cfg)
+	svc, err := solvekit.New(context.Background(), cfg)
 	require.NoError(t, err)
 	require.NoError(t, svc.Register(o.defs...))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -68,7 +74,7 @@ func setup(t *testing.T, o setupOpts) *bundle {
 		cancel()
 		select {
 		case <-done:
-		case <-time.After(30 * time.Second):
+		case <-time.After(patience.Scale(30 * time.Second)):
 			t.Error("worker did not stop")
 		}
 		require.NoError(t, svc.Close())
@@ -77,10 +83,21 @@ func setup(t *testing.T, o setupOpts) *bundle {
 }
 
 // svc2Logger is the logger for extra services in a test: discarded.
-func (b *bundle) svc2Logger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func (b *bundle) svc2Logger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
+// solution reads execution id's solution; the test fails if it cannot.
+func (b *bundle) solution(t *testing.T, id string) json.RawMessage {
+	t.Helper()
+	sol, err := b.svc.Solution(context.Background(), id)
+	require.NoError(t, err)
+	return sol
+}
+
+// waitFor waits for execution id to end; within is what that takes on an
+// idle machine, stretched by patience.Scale.
 func waitFor(t *testing.T, b *bundle, id string, within time.Duration) *job.Execution {
 	t.Helper()
+	within = patience.Scale(within)
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
 	e, err := b.svc.Wait(ctx, id)

@@ -9,15 +9,17 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/solvekit/solvekit/internal/queue"
+	"github.com/solvekit/solvekit/internal/serviceredis"
+	"github.com/solvekit/solvekit/internal/servicewait"
+	"github.com/solvekit/solvekit/internal/store"
 	"github.com/solvekit/solvekit/job"
 	"github.com/solvekit/solvekit/registry"
-	"github.com/solvekit/solvekit/store"
-	"github.com/solvekit/solvekit/transport/queue"
 )
 
 // Version is the solvekit release this code is.
@@ -30,7 +32,7 @@ type Service struct {
 	cfg      Config
 	rdb      redis.UniversalClient
 	ownRedis bool
-	mini     *miniredis.Miniredis
+	mini     *embeddedRedis
 	reg      *registry.Registry
 	store    *store.Store
 	queue    *queue.Client
@@ -39,7 +41,20 @@ type Service struct {
 	// (every Redis but Cluster, where the two live in different slots).
 	fused bool
 
-	rt *runtime_
+	rt *tracker
+	// hooks holds the middleware chains and the subscribers (Subscribe).
+	hooks hooks
+	// pausedTypes holds the paused job types' names (see PauseJobType).
+	pausedTypes atomic.Pointer[map[string]bool]
+	// afterStart, when set (tests), runs between a worker's Start of an
+	// attempt and the attempt's registration.
+	afterStart func(id string)
+	// afterCreate, when set (tests), runs in a fused Submit between the
+	// create script's reply and the submit's publication.
+	afterCreate func(id string)
+	// waitBlocked, when set (tests), runs each time Wait has read a record
+	// that is not terminal and is about to block.
+	waitBlocked func(id string)
 
 	closeOnce sync.Once
 	closing   context.Context // done when Close starts
@@ -49,8 +64,15 @@ type Service struct {
 }
 
 // New connects to Redis (or starts the embedded one) and returns a Service.
-func New(cfg Config) (*Service, error) {
+// ctx bounds the connecting only (a ping and a read of the paused job
+// types); the Service lives until Close.
+func New(ctx context.Context, cfg Config) (*Service, error) {
 	cfg.setDefaults()
+	wt, err := checkWorkerTags(cfg.WorkerTags)
+	if err != nil {
+		return nil, err
+	}
+	cfg.WorkerTags = wt
 	s := &Service{cfg: cfg, reg: cfg.Registry}
 	switch {
 	case cfg.Redis != nil:
@@ -64,17 +86,16 @@ func New(cfg Config) (*Service, error) {
 	case cfg.RedisOptions != nil:
 		s.rdb, s.ownRedis = redis.NewUniversalClient(cfg.RedisOptions), true
 	default:
-		m := miniredis.NewMiniRedis()
-		m.ClockTTL(true)
-		if err := m.StartAddr("127.0.0.1:0"); err != nil {
-			return nil, fmt.Errorf("solvekit: start embedded redis: %w", err)
-		}
-		s.mini = m
-		s.rdb, s.ownRedis = redis.NewClient(&redis.Options{Addr: m.Addr(), PoolSize: 64}), true
-		cfg.Logger.Warn("solvekit: no Redis configured; using an embedded in-memory Redis: data lives in memory only and is lost when the process exits",
-			"addr", m.Addr())
+		// In-process only: it listens on no port or socket (embedded.go).
+		s.mini, s.rdb = startEmbedded()
+		s.ownRedis = true
+		cfg.Logger.Warn("solvekit: no Redis configured; using an embedded in-memory Redis, reachable from this process only: data lives in memory only and is lost when the process exits")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := checkDurability(cfg.Durability, s.rdb, s.mini != nil); err != nil {
+		s.closeRedis()
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		s.closeRedis()
@@ -85,17 +106,55 @@ func New(cfg Config) (*Service, error) {
 		host, _ := os.Hostname()
 		s.workerID = fmt.Sprintf("%s:%d:%s", host, os.Getpid(), randHex(3))
 	}
-	s.store = store.New(s.rdb, store.Options{Prefix: cfg.Prefix})
-	s.queue = queue.NewClient(s.rdb)
-	_, cluster := s.rdb.(*redis.ClusterClient)
-	s.fused = !cluster
+	s.store = store.New(s.rdb, store.Options{Prefix: cfg.Prefix, LogMaxLen: cfg.LogMaxLen, EventsMaxLen: cfg.EventsMaxLen,
+		Replicas: cfg.Durability.Replicas, ReplicaTimeout: cfg.Durability.Timeout})
+	if s.cfg.Blobs == nil {
+		s.cfg.Blobs = redisBlobs{rdb: s.rdb, prefix: s.store.Prefix() + ":blob:"}
+	}
+	path := s.chooseTaskPath()
+	s.fused = path.Fused
+	s.queue = queue.NewClient(s.rdb, path.Layout)
+	if err := s.refreshPaused(ctx); err != nil {
+		s.closeRedis()
+		return nil, fmt.Errorf("solvekit: %w", err)
+	}
 	bgctx, stop := context.WithCancel(context.Background())
 	s.closing, s.stop = bgctx, stop
-	s.rt = newRuntime(bgctx, s)
-	s.bg.Add(2)
+	s.rt = newTracker(bgctx, s)
+	s.bg.Add(5)
 	go func() { defer s.bg.Done(); s.rt.listen() }()
+	go func() { defer s.bg.Done(); s.rt.subLoop() }()
 	go func() { defer s.bg.Done(); s.rt.heartbeatLoop(bgctx) }()
+	go func() { defer s.bg.Done(); s.retentionLoop(bgctx) }()
+	go func() { defer s.bg.Done(); s.callbackLoop(bgctx) }()
 	return s, nil
+}
+
+// chooseTaskPath decides how asynq's tasks are written (see
+// Config.AsynqPublicAPI and queue.ChoosePath) and logs the choice once.
+func (s *Service) chooseTaskPath() queue.Path {
+	v := queue.LinkedVersion()
+	_, cluster := s.rdb.(*redis.ClusterClient)
+	p := queue.ChoosePath(v, cluster, s.cfg.AsynqPublicAPI)
+	if p.Fused {
+		s.cfg.Logger.Info("solvekit: writing asynq tasks inside solvekit's scripts", "path", p.Name(), "asynq", v)
+	} else {
+		s.cfg.Logger.Info("solvekit: writing asynq tasks through asynq's client API", "path", p.Name(), "asynq", v, "reason", p.Reason)
+	}
+	return p
+}
+
+func init() {
+	serviceredis.Of = func(v any) (redis.UniversalClient, string) {
+		s := v.(*Service)
+		return s.rdb, s.store.Prefix()
+	}
+	servicewait.SubmitWait = func(v any, ctx context.Context, req any, wait time.Duration) (*job.Execution, bool, error, error) {
+		return v.(*Service).submitWait(ctx, req.(SubmitRequest), wait)
+	}
+	servicewait.GetWait = func(v any, ctx context.Context, id string, wait time.Duration, check func(*job.Execution) error) (*job.Execution, error, error) {
+		return v.(*Service).getWait(ctx, id, wait, check)
+	}
 }
 
 func randHex(n int) string {
@@ -118,19 +177,12 @@ func (s *Service) Register(defs ...*job.Definition) error {
 // Registry returns the registry of job types.
 func (s *Service) Registry() *registry.Registry { return s.reg }
 
-// Store returns the record store (for adapters such as the REST handler).
-func (s *Service) Store() *store.Store { return s.store }
-
-// Queue returns the queue client (for queue operations: counts, pause).
-func (s *Service) Queue() *queue.Client { return s.queue }
-
-// Redis returns the shared Redis client.
-func (s *Service) Redis() redis.UniversalClient { return s.rdb }
-
 // WorkerID returns the name this process uses in records and heartbeats.
 func (s *Service) WorkerID() string { return s.workerID }
 
-// Embedded reports whether the service runs on its embedded in-memory Redis.
+// Embedded reports whether the service runs on its embedded in-memory
+// Redis (no Redis configured), which only this process can reach. The
+// REST handler then accepts an empty JWTSecret (see httpapi.Options).
 func (s *Service) Embedded() bool { return s.mini != nil }
 
 // Close stops running Work calls (gracefully, as when their context ends),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the quickstart in serve mode and pastes the three curl lines it
-# prints into bash, as a user would: submit, status, solution. Fails unless
+# Runs the quickstart in serve mode and pastes the TOKEN= line and the
+# three curl lines it prints into bash, as a user would: the admin token,
+# submit (which waits for the execution with ?wait=), status, solution. Fails unless
 # the status line shows a finished execution and the solution line the
 # knapsack's optimal value (90: compass + sandwich in a capacity of 10,
 # worked out by hand from the four items in serve.go). Then fetches the
@@ -20,12 +21,15 @@ for _ in $(seq 1 300); do
   kill -0 $pid 2>/dev/null || { cat "$out"; echo "quickstart exited"; exit 1; }
   sleep 0.2
 done
+token=$(grep '^TOKEN=' "$out")
+[[ -n "${token#TOKEN=}" && $(grep -cF -- "${token#TOKEN=}" "$out") == 1 ]] ||
+  { cat "$out"; echo "FAIL: the token is not printed exactly once, on a TOKEN= line"; exit 1; }
 submit=$(grep '^ID=\$(curl' "$out")
 status=$(grep '^curl -s .*/status$' "$out")
 data=$(grep '^curl -s .*/data$' "$out")
-echo "pasting the three printed lines"
-result=$(bash -c "$submit
-sleep 1
+echo "pasting the token line and the three curl lines"
+result=$(bash -c "$token
+$submit
 echo STATUS \$($status)
 echo DATA \$($data)")
 echo "$result"
@@ -40,7 +44,8 @@ command -v node >/dev/null && command -v npm >/dev/null || {
 }
 oas=$(mktemp -d)
 openapi=$(grep '^OpenAPI: curl' "$out" | sed -E 's/^OpenAPI: (curl .*openapi\.json).*/\1/')
-bash -c "$openapi" >"$oas/openapi.json"
+bash -c "$token
+$openapi" >"$oas/openapi.json"
 (cd "$oas" && npm install --silent --no-audit --no-fund @seriousme/openapi-schema-validator@2.11.0 >/dev/null)
 cat >"$oas/check.mjs" <<'JS'
 import { Validator } from "@seriousme/openapi-schema-validator";

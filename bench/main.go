@@ -4,7 +4,14 @@
 //
 //	go run ./bench            # N=5000, 16 submitters, worker concurrency 16, 3 rounds
 //	go run ./bench -quick     # N=500, 1 round: a CI smoke run
+//	go run ./bench -public    # solvekit on asynq's public client API (Config.AsynqPublicAPI)
+//	go run ./bench -mode http   # submit→done over HTTP (?wait), 16 clients, vs a net/http handler on asynq
 //	go run ./bench -redis redis://localhost:6379/0 -v
+//	go run ./bench -mode embedded  # embedded default vs redis-server at 200, 2,000 and 20,000 jobs
+//	go run ./bench -mode validate  # validate + submit a 10 MB instance vs json.Unmarshal
+//	go run ./bench -mode list -n 1000000  # listing latency at 1M stored executions (list.go)
+//	go run ./bench -mode memory -n 100000 # Redis bytes per queued execution vs asynq (memory.go)
+//	go run ./bench -mode batch -n 20000   # SubmitMany in batches of 100 vs Submit (batch.go)
 //
 // Two kinds of run, alternated between the two sides round after round so
 // that drift (CPU frequency, Redis memory) hits both alike:
@@ -59,7 +66,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -80,12 +86,14 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/solvekit/solvekit"
+	"github.com/solvekit/solvekit/internal/queue"
 	"github.com/solvekit/solvekit/internal/redistest"
 	"github.com/solvekit/solvekit/job"
 )
 
 type options struct {
 	redisURL    string
+	public      bool
 	n           int
 	submitters  int
 	concurrency int
@@ -100,12 +108,16 @@ type options struct {
 	check       bool
 	cpuprofile  string
 	memprofile  string
+	mode        string
+	sizes       string
+	backlog     int
 }
 
 func main() {
 	var o options
 	quick := flag.Bool("quick", false, "CI smoke run: N=500, 50 idle submits, 1 round")
 	flag.StringVar(&o.redisURL, "redis", "", "Redis URL to use (default: a private redis-server, else embedded miniredis)")
+	flag.BoolVar(&o.public, "public", false, "solvekit side: Config.AsynqPublicAPI (asynq's client API instead of solvekit's fused scripts)")
 	flag.IntVar(&o.n, "n", 5000, "jobs per saturated run")
 	flag.IntVar(&o.submitters, "c", 16, "concurrent submitters")
 	flag.IntVar(&o.concurrency, "workers", 16, "worker concurrency (both sides)")
@@ -120,9 +132,33 @@ func main() {
 	flag.BoolVar(&o.check, "check", false, "exit 1 when a target is missed (ratio ≥ 0.6, idle p50 ≤ 20ms, p99 ≤ 60ms)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole program (use with -only)")
 	flag.StringVar(&o.memprofile, "memprofile", "", "write an allocation profile of the whole program at the end (use with -only)")
+	flag.StringVar(&o.mode, "mode", "asynq", "asynq: solvekit beside raw asynq; embedded: solvekit's embedded default beside a private redis-server; http: submit→done over HTTP beside a net/http handler on raw asynq; validate: a 10 MB instance vs json.Unmarshal; list: listing latency at -n stored executions; memory: Redis bytes per queued execution; batch: SubmitMany vs Submit")
+	flag.StringVar(&o.sizes, "sizes", "200,2000,20000", "jobs per run in -mode embedded, comma-separated (-quick: 200,2000)")
+	flag.IntVar(&o.backlog, "backlog", -1, "-mode embedded: submitters wait while this many jobs are queued and not started (default 100; 0: no bound)")
 	flag.Parse()
 	if *quick {
 		o.n, o.idleN, o.rounds = 500, 50, 1
+		o.sizes = "200,2000"
+	}
+	modes := map[string]func(options) (int, error){
+		"http":     runHTTPMode,
+		"embedded": runEmbeddedMode,
+		"validate": runValidateMode,
+		"list":     onPrivateRedis("list", runListMode),
+		"memory":   onPrivateRedis("memory", runMemoryMode),
+		"batch":    onPrivateRedis("batch", runBatchMode),
+	}
+	if run, ok := modes[o.mode]; ok {
+		code, err := run(o)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		os.Exit(code)
+	}
+	if o.mode != "asynq" {
+		fmt.Fprintln(os.Stderr, "bench: -mode must be asynq, embedded, http, validate, list, memory or batch")
+		os.Exit(2)
 	}
 	if o.only != "both" && o.only != "asynq" && o.only != "solvekit" {
 		fmt.Fprintln(os.Stderr, "bench: -only must be asynq, solvekit or both")
@@ -269,46 +305,66 @@ type result struct {
 
 func (r *result) throughput() float64 { return float64(r.n) / r.elapsed.Seconds() }
 
-func run(o options) (int, error) {
+// startProfiles starts -cpuprofile and arranges -memprofile; stop writes
+// them out.
+func startProfiles(o options) (stop func(), err error) {
+	var fs []func()
+	stop = func() {
+		for i := len(fs) - 1; i >= 0; i-- {
+			fs[i]()
+		}
+	}
 	if o.cpuprofile != "" {
 		f, err := os.Create(o.cpuprofile)
 		if err != nil {
-			return 1, err
+			return nil, err
 		}
-		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			return 1, err
+			f.Close()
+			return nil, err
 		}
-		defer pprof.StopCPUProfile()
+		fs = append(fs, func() { pprof.StopCPUProfile(); f.Close() })
 	}
 	if o.memprofile != "" {
-		defer func() {
+		fs = append(fs, func() {
 			if f, err := os.Create(o.memprofile); err == nil {
 				_ = pprof.Lookup("allocs").WriteTo(f, 0)
 				f.Close()
 			}
-		}()
+		})
 	}
-	e, err := newEnv(o)
+	return stop, nil
+}
+
+// begin starts the profiles and the Redis of a run; done stops them (and
+// a private redis-server is stopped when the program is interrupted).
+func begin(o options) (e *env, done func(), err error) {
+	stopProfiles, err := startProfiles(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err = newEnv(o)
+	if err != nil {
+		stopProfiles()
+		return nil, nil, err
+	}
+	release := onInterrupt(e.close)
+	return e, func() { release(); e.close(); stopProfiles() }, nil
+}
+
+func run(o options) (int, error) {
+	e, done, err := begin(o)
 	if err != nil {
 		return 1, err
 	}
-	defer e.close()
-	// Interrupted: stop the private redis-server before leaving.
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sig)
-	go func() {
-		if _, ok := <-sig; ok {
-			e.close()
-			os.Exit(130)
-		}
-	}()
+	defer done()
 	shaNames = loadScriptNames()
 
 	fmt.Printf("bench: no-op jobs, N=%d, %d submitters, worker concurrency %d, TaskCheckInterval %s (both sides), pool %d, %d round(s), GOMAXPROCS %d\n",
 		o.n, o.submitters, o.concurrency, o.interval, o.pool, o.rounds, goruntime.GOMAXPROCS(0))
 	fmt.Printf("redis: %s\n", e.kind)
+	path := queue.ChoosePath(queue.LinkedVersion(), false, o.public)
+	fmt.Printf("solvekit: asynq %s linked, %s path (%s)\n", queue.LinkedVersion(), path.Name(), cmp.Or(path.Reason, "record and task in one script"))
 	fmt.Printf("end of a run: asynq = last handler return; solvekit = last terminal record written (stricter)\n")
 	fmt.Printf("rt/job = client round trips per job; cpu µs/job g+r = CPU of this process + of redis-server per job\n\n")
 
@@ -322,33 +378,39 @@ func run(o options) (int, error) {
 		}
 		return sides
 	}
-	sat := map[string][]*result{}
-	idle := map[string][]*result{}
-
-	fmt.Printf("%-9s %-9s %5s %9s %9s %9s %8s %14s\n", "saturated", "side", "round", "jobs/s", "p50", "p99", "rt/job", "cpu µs/job g+r")
-	for r := 0; r < o.rounds; r++ {
-		for _, side := range order(r) {
-			res, err := runSaturated(e, o, side)
-			if err != nil {
-				return 1, fmt.Errorf("%s round %d: %w", side, r+1, err)
-			}
-			sat[side] = append(sat[side], res)
-			fmt.Printf("%-9s %-9s %5d %9.0f %9s %9s %8.2f %14s\n", "", side, r+1, res.throughput(),
-				fmtDur(pct(res.lat, 50)), fmtDur(pct(res.lat, 99)), float64(res.rt.total.Load())/float64(res.n), res.cpu.perJob(res.n))
-		}
-	}
-	if o.idleN > 0 {
-		fmt.Printf("\n%-9s %-9s %5s %9s %9s %9s %8s   (%d submits, %s apart)\n", "idle", "side", "round", "", "p50", "p99", "max", o.idleN, o.idleGap)
+	// rounds runs each side o.rounds times, in order(r), printing a row a run.
+	rounds := func(what string, run func(*env, options, string) (*result, error), row func(r int, side string, res *result)) (map[string][]*result, error) {
+		out := map[string][]*result{}
 		for r := 0; r < o.rounds; r++ {
 			for _, side := range order(r) {
-				res, err := runIdle(e, o, side)
+				res, err := run(e, o, side)
 				if err != nil {
-					return 1, fmt.Errorf("%s idle round %d: %w", side, r+1, err)
+					return nil, fmt.Errorf("%s %sround %d: %w", side, what, r+1, err)
 				}
-				idle[side] = append(idle[side], res)
-				fmt.Printf("%-9s %-9s %5d %9s %9s %9s %8s\n", "", side, r+1, "",
-					fmtDur(pct(res.lat, 50)), fmtDur(pct(res.lat, 99)), fmtDur(pct(res.lat, 100)))
+				out[side] = append(out[side], res)
+				row(r, side, res)
 			}
+		}
+		return out, nil
+	}
+
+	fmt.Printf("%-9s %-9s %5s %9s %9s %9s %8s %14s\n", "saturated", "side", "round", "jobs/s", "p50", "p99", "rt/job", "cpu µs/job g+r")
+	sat, err := rounds("", runSaturated, func(r int, side string, res *result) {
+		fmt.Printf("%-9s %-9s %5d %9.0f %9s %9s %8.2f %14s\n", "", side, r+1, res.throughput(),
+			fmtDur(pct(res.lat, 50)), fmtDur(pct(res.lat, 99)), float64(res.rt.total.Load())/float64(res.n), res.cpu.perJob(res.n))
+	})
+	if err != nil {
+		return 1, err
+	}
+	idle := map[string][]*result{}
+	if o.idleN > 0 {
+		fmt.Printf("\n%-9s %-9s %5s %9s %9s %9s %8s   (%d submits, %s apart)\n", "idle", "side", "round", "", "p50", "p99", "max", o.idleN, o.idleGap)
+		idle, err = rounds("idle ", runIdle, func(r int, side string, res *result) {
+			fmt.Printf("%-9s %-9s %5d %9s %9s %9s %8s\n", "", side, r+1, "",
+				fmtDur(pct(res.lat, 50)), fmtDur(pct(res.lat, 99)), fmtDur(pct(res.lat, 100)))
+		})
+		if err != nil {
+			return 1, err
 		}
 	}
 
@@ -378,16 +440,9 @@ func run(o options) (int, error) {
 	}
 	code := 0
 	if o.only == "both" {
-		ratio := tp["solvekit"] / tp["asynq"]
-		var per []string
-		for i := range sat["solvekit"] {
-			per = append(per, fmt.Sprintf("%.2f", sat["solvekit"][i].throughput()/sat["asynq"][i].throughput()))
+		if printRatio(tp, sat["asynq"], sat["solvekit"], 0.6) {
+			code = 1
 		}
-		verdict := "ok"
-		if ratio < 0.6 {
-			verdict, code = "MISSED", 1
-		}
-		fmt.Printf("  ratio solvekit/asynq %.2f (rounds %s)   target ≥ 0.60: %s\n", ratio, strings.Join(per, " "), verdict)
 		if w := workRatio(sat["asynq"], sat["solvekit"]); w > 0 {
 			// CPU per job moves less than throughput when the machine is
 			// shared; it shows whether a change did less work even when
@@ -412,6 +467,36 @@ func run(o options) (int, error) {
 		code = 0
 	}
 	return code, nil
+}
+
+// onInterrupt runs stop (stopping the private redis-server) and exits
+// when the program is interrupted, until the returned func is called.
+func onInterrupt(stop func()) (release func()) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		if _, ok := <-sig; ok {
+			stop()
+			os.Exit(130)
+		}
+	}()
+	return func() { signal.Stop(sig) }
+}
+
+// printRatio prints the ratio solvekit/asynq of the throughputs tp (and
+// of each round's) against target, and reports whether it missed it.
+func printRatio(tp map[string]float64, asynqRuns, skRuns []*result, target float64) (missed bool) {
+	ratio := tp["solvekit"] / tp["asynq"]
+	var per []string
+	for i := range skRuns {
+		per = append(per, fmt.Sprintf("%.2f", skRuns[i].throughput()/asynqRuns[i].throughput()))
+	}
+	verdict := "ok"
+	if ratio < target {
+		verdict, missed = "MISSED", true
+	}
+	fmt.Printf("  ratio solvekit/asynq %.2f (rounds %s)   target ≥ %.2f: %s\n", ratio, strings.Join(per, " "), target, verdict)
+	return missed
 }
 
 func pooled(rs []*result) []time.Duration {
@@ -476,7 +561,22 @@ func (r *recorder) latencies() ([]time.Duration, error) {
 	return out, nil
 }
 
-// driver submits the jobs of one run: saturated (C goroutines, as fast as
+// driveAndWait submits as drive does, then waits until done is closed; after
+// o.timeout it gives up, saying how many of the n jobs count says have run
+// (verb: "done", "ran").
+func driveAndWait(o options, idle bool, submit func(i int) error, done <-chan struct{}, count *atomic.Int64, n int, verb string) error {
+	if err := drive(o, idle, submit); err != nil {
+		return err
+	}
+	select {
+	case <-done:
+		return nil
+	case <-time.After(o.timeout):
+		return fmt.Errorf("only %d of %d jobs %s after %s", count.Load(), n, verb, o.timeout)
+	}
+}
+
+// drive submits the jobs of one run: saturated (C goroutines, as fast as
 // they can) or idle (one at a time, idleGap apart).
 func drive(o options, idle bool, submit func(i int) error) error {
 	if idle {
@@ -527,13 +627,7 @@ func runAsynq(e *env, o options, idle bool) (*result, error) {
 	allDone := make(chan struct{})
 	warm := make(chan struct{}, 1)
 
-	srv := asynq.NewServerFromRedisClient(t.rdb, asynq.Config{
-		Concurrency:       o.concurrency,
-		Queues:            map[string]int{t.queue: 1},
-		TaskCheckInterval: o.interval,
-		Logger:            quietLogger{},
-		LogLevel:          asynq.ErrorLevel,
-	})
+	srv := asynqServer(t, o)
 	mux := asynq.NewServeMux()
 	mux.HandleFunc("noop", func(ctx context.Context, task *asynq.Task) error {
 		now := time.Now()
@@ -569,20 +663,15 @@ func runAsynq(e *env, o options, idle bool) (*result, error) {
 	cpu0 := readCPU(t.stats)
 	rt.on.Store(true)
 	begin := time.Now()
-	err := drive(o, idle, func(i int) error {
+	err := driveAndWait(o, idle, func(i int) error {
 		k := strconv.Itoa(i)
 		s := time.Now()
 		rec.submitted(k, s)
 		_, err := client.EnqueueContext(ctx, asynq.NewTask("noop", []byte(k)), asynq.Queue(t.queue))
 		return err
-	})
+	}, allDone, &completed, n, "done")
 	if err != nil {
 		return nil, err
-	}
-	select {
-	case <-allDone:
-	case <-time.After(o.timeout):
-		return nil, fmt.Errorf("only %d of %d jobs done after %s", completed.Load(), n, o.timeout)
 	}
 	rt.on.Store(false)
 	res := &result{side: "asynq", n: n, elapsed: time.Unix(0, end.Load()).Sub(begin), rt: rt, cpu: readCPU(t.stats).sub(cpu0)}
@@ -591,43 +680,85 @@ func runAsynq(e *env, o options, idle bool) (*result, error) {
 	return res, err
 }
 
-func runSolvekit(e *env, o options, idle bool) (*result, error) {
-	t := e.target("solvekit")
-	defer t.cleanup()
-	n := o.n
-	if idle {
-		n = o.idleN
-	}
-	rec := newRecorder(n)
-	svc, err := solvekit.New(solvekit.Config{
+// asynqServer is the raw asynq side's worker on t's queue, configured as
+// solvekit's is (concurrency, TaskCheckInterval), with its logs dropped.
+func asynqServer(t *target, o options) *asynq.Server {
+	return asynq.NewServerFromRedisClient(t.rdb, asynq.Config{
+		Concurrency:       o.concurrency,
+		Queues:            map[string]int{t.queue: 1},
+		TaskCheckInterval: o.interval,
+		Logger:            quietLogger{},
+		LogLevel:          asynq.ErrorLevel,
+	})
+}
+
+// newSolvekit is the solvekit side on t's client, queue and prefix,
+// configured as the asynq side is (concurrency, TaskCheckInterval), with
+// its logs dropped.
+func newSolvekit(t *target, o options) (*solvekit.Service, error) {
+	return solvekit.New(context.Background(), solvekit.Config{
 		Redis:             t.rdb,
 		Prefix:            t.prefix,
 		Queues:            map[string]int{t.queue: 1},
 		Concurrency:       o.concurrency,
 		TaskCheckInterval: o.interval,
-		Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
+		AsynqPublicAPI:    o.public,
+		Logger:            slog.New(slog.DiscardHandler),
 	})
+}
+
+func runSolvekit(e *env, o options, idle bool) (*result, error) {
+	t := e.target("solvekit")
+	defer t.cleanup()
+	svc, err := newSolvekit(t, o)
 	if err != nil {
 		return nil, err
 	}
 	defer svc.Close()
+	return measureSolvekit(svc, o, idle, t.queue, t.rt, t.stats)
+}
+
+// measureSolvekit runs one measured run of no-op jobs on svc: a warm-up
+// job, then o.n submits (o.idleN when idle) through the job type "noop"
+// on queue q ("" for the default queue). rt counts round trips when it is
+// hooked into svc's client; stats is the client INFO cpu is read from
+// (nil: this process's CPU only).
+func measureSolvekit(svc *solvekit.Service, o options, idle bool, q string, rt *rtCounter, stats *redis.Client) (*result, error) {
+	n := o.n
+	if idle {
+		n = o.idleN
+	}
+	rec := newRecorder(n)
+	var opts []job.Option
+	if q != "" {
+		opts = append(opts, job.WithQueue(q))
+	}
 	var returned atomic.Int64
 	allReturned := make(chan struct{})
 	measuring := atomic.Bool{}
-	err = svc.Register(job.Async("noop", func(ctx context.Context, jc *job.Context) (any, error) {
+	// queued bounds the jobs submitted and not started (-backlog): a
+	// submitter takes a slot, the job's start frees it.
+	var queued chan struct{}
+	if o.backlog > 0 && !idle {
+		queued = make(chan struct{}, o.backlog)
+	}
+	err := svc.Register(job.Async("noop", func(ctx context.Context, jc *job.Context) (any, error) {
 		rec.started(jc.ExecutionID, time.Now())
-		if measuring.Load() && returned.Add(1) == int64(n) {
-			close(allReturned)
+		if measuring.Load() {
+			if queued != nil {
+				<-queued
+			}
+			if returned.Add(1) == int64(n) {
+				close(allReturned)
+			}
 		}
 		return nil, nil
-	}, job.WithQueue(t.queue)))
+	}, opts...))
 	if err != nil {
 		return nil, err
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	workDone := make(chan struct{})
-	go func() { defer close(workDone); _ = svc.Work(ctx) }()
-	defer func() { stop(); <-workDone }()
+	ctx, stopWork := startWork(svc)
+	defer stopWork()
 
 	req := solvekit.SubmitRequest{JobType: "noop", Instance: json.RawMessage(`{}`)}
 	w, err := svc.Submit(ctx, req)
@@ -640,13 +771,15 @@ func runSolvekit(e *env, o options, idle bool) (*result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("warm-up job: %w", err)
 	}
-	rt := t.rt
-	before := commandStats(t.stats)
-	cpu0 := readCPU(t.stats)
+	before := commandStats(stats)
+	cpu0 := readCPU(stats)
 	measuring.Store(true)
 	rt.on.Store(true)
 	begin := time.Now()
-	err = drive(o, idle, func(i int) error {
+	err = driveAndWait(o, idle, func(i int) error {
+		if queued != nil {
+			queued <- struct{}{}
+		}
 		s := time.Now()
 		ex, err := svc.Submit(ctx, req)
 		if err != nil {
@@ -654,18 +787,13 @@ func runSolvekit(e *env, o options, idle bool) (*result, error) {
 		}
 		rec.submitted(ex.ID, s)
 		return nil
-	})
+	}, allReturned, &returned, n, "ran")
 	if err != nil {
 		return nil, err
 	}
-	// Completion is the last terminal record: once every job func has
+	// Completion is the last terminal record: now that every job func has
 	// returned, poll the state counts (1 round trip per ms, only for this
 	// short tail) until all n are recorded as succeeded.
-	select {
-	case <-allReturned:
-	case <-time.After(o.timeout):
-		return nil, fmt.Errorf("only %d of %d jobs ran after %s", returned.Load(), n, o.timeout)
-	}
 	var end time.Time
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
 		counts, err := svc.Counts(ctx)
@@ -680,10 +808,19 @@ func runSolvekit(e *env, o options, idle bool) (*result, error) {
 		}
 	}
 	rt.on.Store(false)
-	res := &result{side: "solvekit", n: n, elapsed: end.Sub(begin), rt: rt, cpu: readCPU(t.stats).sub(cpu0)}
-	res.server = diffStats(before, commandStats(t.stats))
+	res := &result{side: "solvekit", n: n, elapsed: end.Sub(begin), rt: rt, cpu: readCPU(stats).sub(cpu0)}
+	res.server = diffStats(before, commandStats(stats))
 	res.lat, err = rec.latencies()
 	return res, err
+}
+
+// startWork runs a worker of svc until the returned stop is called,
+// which waits for it to return.
+func startWork(svc *solvekit.Service) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = svc.Work(ctx) }()
+	return ctx, func() { cancel(); <-done }
 }
 
 // rtCounter counts client round trips while on, and names them (for -v)

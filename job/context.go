@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // Reporter receives what a running job publishes. solvekit's runtime
@@ -44,6 +44,16 @@ type Context struct {
 	Logger *slog.Logger
 	// Reporter stores progress and incumbents; nil records them in memory only.
 	Reporter Reporter
+	// TraceParent is the W3C traceparent of the span that submitted the
+	// execution (empty when none was recorded): tracing middleware makes
+	// the attempt's span its child, so one trace runs from the request to
+	// the attempt even when another process runs it.
+	TraceParent string
+	// QueuedAt is when the execution began waiting in its queue: its
+	// submit, or when it was due if it was scheduled. Zero for a sync job,
+	// which does not queue. For the first attempt, the gap to the start is
+	// the queue wait.
+	QueuedAt time.Time
 
 	mu        sync.Mutex
 	incumbent json.RawMessage
@@ -93,18 +103,21 @@ func (c *Context) LastIncumbent() (json.RawMessage, *float64) {
 }
 
 // DecodeInstance decodes the instance into v and checks v's validator/v10
-// struct tags; violations come back as an *Error with JSON pointers.
+// struct tags. A value of the wrong type or a violation comes back as a
+// *Failure wrapping an *Error (code CodeInvalid) with JSON pointers (reach
+// it with errors.As): returned from the job, it fails the execution at
+// once, with the violations recorded, and is not retried.
 func (c *Context) DecodeInstance(v any) error { return decodeStrict(c.Instance, v, "instance") }
 
 // DecodeConfig decodes the config (defaults filled) into v and checks v's
-// validator/v10 struct tags.
+// validator/v10 struct tags; its errors are DecodeInstance's.
 func (c *Context) DecodeConfig(v any) error { return decodeStrict(c.Config, v, "config") }
 
 // Log returns the job's logger, or a discarding logger if none is set, so
 // job code can always log.
 func (c *Context) Log() *slog.Logger {
 	if c.Logger == nil {
-		return slog.New(slog.NewTextHandler(io.Discard, nil))
+		return slog.New(slog.DiscardHandler)
 	}
 	return c.Logger
 }

@@ -1,13 +1,16 @@
 package job
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"reflect"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-playground/validator/v10"
@@ -18,9 +21,13 @@ import (
 // any JSON-encodable value, or a Result (or *Result) to report a solver
 // status, objective, bound and statistics beside it.
 //
-// ctx carries the time limit and cancellation: a job that honours ctx.Done()
-// and returns its best solution is stored as stopped or timed_out with that
-// solution. Return Fail(...) for expected failures (never retried); any
+// ctx carries cancellation and the attempt's hard time limit (the
+// execution's timeout): a job that honours ctx.Done() and returns its best
+// solution is stored as stopped or timed_out with that solution. A job that
+// stops at a time limit of its own (such as the config's time_limit, which
+// solver.App applies) and returns before ctx ends is not interrupted: with
+// Status time_limit it is stored as succeeded, as cornflow records it.
+// Return Fail(...) for expected failures (never retried); any
 // other error is retried per MaxRetries; a panic is recovered and fails the
 // execution with its stack.
 type Func func(ctx context.Context, jc *Context) (any, error)
@@ -33,7 +40,9 @@ type Result struct {
 	Solution any
 	// Status is the solver's verdict. Empty means optimal for a succeeded
 	// execution, time_limit for a timed-out one, feasible for a stopped one
-	// with a solution and not_solved without.
+	// with a solution and not_solved without. time_limit on a job that
+	// returned before its context ended (its own limit stopped the search)
+	// is stored with a succeeded execution.
 	Status SolverStatus
 	// Objective is the objective value of Solution, if any.
 	Objective *float64
@@ -52,22 +61,6 @@ type Result struct {
 	// status, status_code, sol_code, time, nodes, best_bound,
 	// best_solution, gap, progress).
 	SolverLog map[string]any
-}
-
-// CheckResult is the outcome of one instance or solution check: an error
-// (the data is unusable) or, with IsWarning, a warning (as cornflow's
-// is_warning).
-type CheckResult struct {
-	// Name identifies the check, e.g. "capacity_positive".
-	Name string `json:"name"`
-	// Stage is "instance" or "solution".
-	Stage string `json:"stage"`
-	// Message explains the finding.
-	Message string `json:"message"`
-	// IsWarning marks a finding that does not make the data unusable.
-	IsWarning bool `json:"is_warning"`
-	// Pointer optionally locates the offending value (RFC 6901).
-	Pointer string `json:"pointer,omitempty"`
 }
 
 // InstanceChecker is implemented by Definition.Extra values (such as
@@ -96,7 +89,8 @@ type Definition struct {
 	InstanceSchema, ConfigSchema, SolutionSchema []byte
 	// Queue is the asynq queue async executions go to. Default "default".
 	Queue string
-	// Timeout is the time limit of one attempt. Zero means no limit.
+	// Timeout is the hard time limit of one attempt: the job's context ends
+	// then, and an attempt cut off by it is timed_out. Zero means no limit.
 	Timeout time.Duration
 	// MaxRetries is how often an unexpected error is retried. Default 3;
 	// set NoRetries for none.
@@ -105,10 +99,37 @@ type Definition struct {
 	Solvers []string
 	// DefaultSolver is the solver used when the config names none.
 	DefaultSolver string
+	// Tags label the job type (WithTags): listed by GET /tags and
+	// GET /tags/{tag}, they do not route its executions.
+	Tags []string
+	// RequiredTags are the worker tags every execution of the job type
+	// requires (WithRequiredTags), besides those its submit asks for: it
+	// runs only on a worker whose solvekit.Config.WorkerTags hold them all.
+	RequiredTags []string
 	// Extra holds plugin-specific data (e.g. the solver.App behind a job).
 	Extra any
 
 	err error // deferred option error, reported at registration
+	// checkInput decodes an instance into a typed job's input and checks
+	// its tags (SyncOf, AsyncOf); nil for untyped jobs.
+	checkInput func(instance json.RawMessage) *Error
+}
+
+// ValidateInput checks an instance the way a typed job (SyncOf, AsyncOf)
+// reads it: it must decode into the job's input type and pass that type's
+// validator/v10 struct tags. It returns nil for untyped definitions, and
+// otherwise an *Error with code CodeInvalid whose violations point into
+// the instance (RFC 6901). Registries call it after the instance schema,
+// so that Submit refuses such an instance with nothing stored, instead
+// of a worker failing on it.
+func (d *Definition) ValidateInput(instance json.RawMessage) error {
+	if d.checkInput == nil {
+		return nil
+	}
+	if err := d.checkInput(instance); err != nil {
+		return err
+	}
+	return nil
 }
 
 // NoRetries is the MaxRetries value that disables retries.
@@ -189,7 +210,7 @@ func WithSchemasFS(fsys fs.FS, instance, config, solution string) Option {
 // weights in solvekit.Config.Queues; that is how priorities are expressed.
 func WithQueue(name string) Option { return func(d *Definition) { d.Queue = name } }
 
-// WithTimeout sets the time limit of one attempt.
+// WithTimeout sets the hard time limit of one attempt (Definition.Timeout).
 func WithTimeout(t time.Duration) Option { return func(d *Definition) { d.Timeout = t } }
 
 // WithMaxRetries sets how often an unexpected error is retried (NoRetries
@@ -241,14 +262,26 @@ func define(name string, kind Kind, fn Func, opts []Option) *Definition {
 // Result whose Solution is the typed value.
 type TypedFunc[In, Out any] func(ctx context.Context, jc *Context, in In) (Out, error)
 
-// SyncOf defines a typed sync job.
+// SyncOf defines a typed sync job. Submit refuses an instance that does not
+// decode into In or breaks its `validate:` tags (see
+// Definition.ValidateInput), with nothing stored.
 func SyncOf[In, Out any](name string, fn TypedFunc[In, Out], opts ...Option) *Definition {
-	return define(name, KindSync, typed(fn), opts)
+	return typedDefinition(define(name, KindSync, typed(fn), opts), fn)
 }
 
-// AsyncOf defines a typed async job.
+// AsyncOf defines a typed async job. Submit refuses an instance that does
+// not decode into In or breaks its `validate:` tags (see
+// Definition.ValidateInput), with nothing stored or queued.
 func AsyncOf[In, Out any](name string, fn TypedFunc[In, Out], opts ...Option) *Definition {
-	return define(name, KindAsync, typed(fn), opts)
+	return typedDefinition(define(name, KindAsync, typed(fn), opts), fn)
+}
+
+func typedDefinition[In, Out any](d *Definition, _ TypedFunc[In, Out]) *Definition {
+	d.checkInput = func(instance json.RawMessage) *Error {
+		var in In
+		return decodeChecked(instance, &in, "instance")
+	}
+	return d
 }
 
 func typed[In, Out any](fn TypedFunc[In, Out]) Func {
@@ -257,6 +290,7 @@ func typed[In, Out any](fn TypedFunc[In, Out]) Func {
 	}
 	return func(ctx context.Context, jc *Context) (any, error) {
 		var in In
+		// A *Failure: the same input fails the same way on every attempt.
 		if err := jc.DecodeInstance(&in); err != nil {
 			return nil, err
 		}
@@ -264,7 +298,15 @@ func typed[In, Out any](fn TypedFunc[In, Out]) Func {
 	}
 }
 
-var validate = validator.New(validator.WithRequiredStructEnabled())
+// validate builds the struct-tag validator on first use, not at package
+// init, so that programs that import job only for its types (such as
+// transport/client) do not build it at start.
+var validate = sync.OnceValue(func() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	// Report JSON names in validator namespaces so pointers match the data.
+	v.RegisterTagNameFunc(jsonFieldName)
+	return v
+})
 
 // Validate checks v's validator/v10 struct tags (if v is a struct or a
 // pointer to one) and returns the violations as an *Error with code
@@ -280,7 +322,7 @@ func Validate(v any) error {
 	if rv.Kind() != reflect.Struct {
 		return nil
 	}
-	err := validate.Struct(rv.Interface())
+	err := validate().Struct(rv.Interface())
 	if err == nil {
 		return nil
 	}
@@ -306,18 +348,15 @@ func fieldMessage(fe validator.FieldError) string {
 	return fmt.Sprintf("failed %s (value %v)", fe.Tag(), fe.Value())
 }
 
-func init() {
-	// Report JSON names in validator namespaces so pointers match the data.
-	validate.RegisterTagNameFunc(func(f reflect.StructField) string {
-		name, _, _ := cutComma(f.Tag.Get("json"))
-		if name == "-" {
-			return ""
-		}
-		if name == "" {
-			return f.Name
-		}
-		return name
-	})
+func jsonFieldName(f reflect.StructField) string {
+	name, _, _ := cutComma(f.Tag.Get("json"))
+	if name == "-" {
+		return ""
+	}
+	if name == "" {
+		return f.Name
+	}
+	return name
 }
 
 // structPointer turns validator's StructNamespace ("Knapsack.Items[2].Weight")
@@ -398,20 +437,136 @@ func cutComma(s string) (string, string, bool) { return strings.Cut(s, ",") }
 
 func indexByte(s string, c byte) int { return strings.IndexByte(s, c) }
 
-// decodeStrict decodes JSON data into v and checks v's struct tags.
+// decodeStrict decodes JSON data into v and checks v's struct tags. Its
+// error is a *Failure wrapping the *Error of decodeChecked: returned from a
+// job, the same data would fail the same way on every attempt, so the
+// execution fails at once, without retries (its record keeps the
+// violations).
 func decodeStrict(data json.RawMessage, v any, what string) error {
+	e := decodeChecked(data, v, what)
+	if e == nil {
+		return nil
+	}
+	return &Failure{Message: e.Error(), Err: e}
+}
+
+// decodeChecked decodes JSON data into v and checks v's struct tags; a
+// value of the wrong type and a tag violation come back as an *Error with
+// code CodeInvalid and pointers into data.
+func decodeChecked(data json.RawMessage, v any, what string) *Error {
 	if len(data) == 0 {
 		data = json.RawMessage("null")
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return &Error{Code: CodeInvalid, Message: fmt.Sprintf("%s does not decode: %v", what, err)}
+		e := &Error{Code: CodeInvalid, Message: fmt.Sprintf("%s does not decode", what)}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			ptr, ok := pointerAt(data, te.Offset)
+			if !ok && te.Field != "" {
+				ptr = "/" + strings.ReplaceAll(te.Field, ".", "/")
+			}
+			e.Violations = []Violation{{Pointer: ptr, Keyword: "type",
+				Message: fmt.Sprintf("got %s, want %s", te.Value, jsonKind(te.Type))}}
+		} else {
+			e.Message += ": " + strings.TrimPrefix(err.Error(), "json: ")
+		}
+		return e
 	}
 	if err := Validate(v); err != nil {
 		var e *Error
 		if errors.As(err, &e) {
 			e.Message = what + " " + e.Message
+			return e
 		}
-		return err
+		return &Error{Code: CodeInvalid, Message: what + ": " + err.Error()}
 	}
 	return nil
+}
+
+// jsonKind names the JSON type that decodes into t.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return "integer"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Struct, reflect.Map:
+		return "object"
+	}
+	return t.String()
+}
+
+// pointerAt returns the JSON pointer of the value of data that ends at (or
+// spans) byte offset off, as encoding/json reports a type error's offset:
+// the end of the offending value, or just past its opening bracket.
+func pointerAt(data []byte, off int64) (string, bool) {
+	type frame struct {
+		array   bool
+		idx     int
+		key     string
+		wantKey bool
+	}
+	var stack []*frame
+	path := func() string {
+		var b strings.Builder
+		for _, f := range stack {
+			b.WriteByte('/')
+			if f.array {
+				b.WriteString(strconv.Itoa(f.idx))
+			} else {
+				b.WriteString(escapePointer(f.key))
+			}
+		}
+		return b.String()
+	}
+	// done marks the value at the top of the stack complete.
+	done := func() {
+		if n := len(stack); n > 0 {
+			if top := stack[n-1]; top.array {
+				top.idx++
+			} else {
+				top.wantKey = true
+			}
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		if n := len(stack); n > 0 && !stack[n-1].array && stack[n-1].wantKey {
+			if k, ok := tok.(string); ok {
+				stack[n-1].key, stack[n-1].wantKey = k, false
+				continue
+			}
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			stack = stack[:len(stack)-1]
+			done()
+			continue
+		}
+		if dec.InputOffset() >= off {
+			return path(), true
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{wantKey: true})
+		case json.Delim('['):
+			stack = append(stack, &frame{array: true})
+		default:
+			done()
+		}
+	}
 }

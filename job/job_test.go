@@ -49,13 +49,7 @@ func TestValidatePointers(t *testing.T) {
 				return
 			}
 			require.ErrorIs(t, err, job.ErrInvalid)
-			var je *job.Error
-			require.ErrorAs(t, err, &je)
-			got := map[string]string{}
-			for _, v := range je.Violations {
-				got[v.Pointer] = v.Keyword
-				require.NotEmpty(t, v.Message)
-			}
+			_, got := violationKeywords(t, err)
 			require.Equal(t, tt.want, got)
 		})
 	}
@@ -165,4 +159,64 @@ func TestFailWithUnwraps(t *testing.T) {
 	require.NoError(t, job.FailWith(nil, nil))
 	d := job.Async("x", func(context.Context, *job.Context) (any, error) { return nil, nil }, job.WithError(base))
 	require.ErrorIs(t, d.Err(), base)
+}
+
+// TestTypedInputIsCheckedBeforeTheJob: a typed definition checks an
+// instance as its job will read it (ValidateInput): tag violations and
+// values of the wrong type come back as CodeInvalid with pointers into
+// the instance. Inside the job, the same error is a Failure (never
+// retried), still matching ErrInvalid.
+func TestTypedInputIsCheckedBeforeTheJob(t *testing.T) {
+	ran := false
+	d := job.AsyncOf("typed", func(ctx context.Context, jc *job.Context, in instance) (int, error) {
+		ran = true
+		return 0, nil
+	})
+	for _, tt := range []struct {
+		doc  string
+		want map[string]string // pointer → keyword; nil: valid
+	}{
+		{`{"capacity":3,"items":[{"name":"x","weight":2}]}`, nil},
+		{`{"capacity":3,"items":[]}`, map[string]string{"/items": "min"}},
+		{`{"capacity":3,"items":[{"name":"x","weight":2},{"name":"","weight":0}]}`,
+			map[string]string{"/items/1/name": "required", "/items/1/weight": "gt"}},
+		{`{"capacity":3,"items":[{"name":"x","weight":2},{"name":"y","weight":"heavy"}]}`, map[string]string{"/items/1/weight": "type"}},
+		{`{"capacity":3,"items":{"name":"x"}}`, map[string]string{"/items": "type"}},
+		{`{"capacity":"x"}`, map[string]string{"/capacity": "type"}},
+		{`{"a/b":7}`, map[string]string{"/a~1b": "type"}},
+		{`[1,2]`, map[string]string{"": "type"}},
+	} {
+		err := d.ValidateInput(json.RawMessage(tt.doc))
+		if tt.want == nil {
+			require.NoError(t, err, tt.doc)
+			continue
+		}
+		je, got := violationKeywords(t, err, tt.doc)
+		require.Equal(t, tt.want, got, tt.doc)
+
+		_, err = d.Func(context.Background(), &job.Context{Instance: json.RawMessage(tt.doc)})
+		var f *job.Failure
+		require.ErrorAs(t, err, &f, "a decode error in the job is a failure, not retried: %s", tt.doc)
+		require.ErrorIs(t, err, job.ErrInvalid)
+		require.Equal(t, f.Err, error(je), "the failure wraps the violations")
+	}
+	require.False(t, ran)
+	untyped := job.Async("untyped", func(context.Context, *job.Context) (any, error) { return nil, nil })
+	require.NoError(t, untyped.ValidateInput(json.RawMessage(`[]`)))
+}
+
+// violationKeywords requires err to be an invalid-input job.Error whose
+// violations each have a message, and returns it and their keywords by
+// pointer.
+func violationKeywords(t *testing.T, err error, msgAndArgs ...any) (*job.Error, map[string]string) {
+	t.Helper()
+	var je *job.Error
+	require.ErrorAs(t, err, &je, msgAndArgs...)
+	require.Equal(t, job.CodeInvalid, je.Code, msgAndArgs...)
+	got := map[string]string{}
+	for _, v := range je.Violations {
+		got[v.Pointer] = v.Keyword
+		require.NotEmpty(t, v.Message, msgAndArgs...)
+	}
+	return je, got
 }

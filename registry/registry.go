@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/solvekit/solvekit/job"
 )
@@ -158,41 +157,29 @@ func (r *Registry) List() []*Type {
 	return out
 }
 
-// SetPaused pauses or resumes a job type. The flag lives in memory only
-// (Type.Paused); the service decides what a paused type refuses. An unknown
-// name is a job.CodeNotFound error.
-func (r *Registry) SetPaused(name string, paused bool) error {
-	t, err := r.Lookup(name)
-	if err != nil {
-		return err
-	}
-	t.paused.Store(paused)
-	return nil
-}
-
 // Type is a registered job type: its definition and its compiled schemas.
-// It is safe for concurrent use; only the paused flag ever changes.
+// It is safe for concurrent use: nothing of it changes once registered.
 type Type struct {
 	// Def is the definition as registered; do not modify it.
 	Def *job.Definition
 	// Instance, Config and Solution are the compiled schemas, nil when the
 	// definition gave none (any JSON value is then accepted).
 	Instance, Config, Solution *Schema
-
-	paused atomic.Bool
 }
 
 // Name returns the job type's registered name.
 func (t *Type) Name() string { return t.Def.Name }
 
-// Paused reports whether the type is paused (see Registry.SetPaused).
-func (t *Type) Paused() bool { return t.paused.Load() }
-
-// ValidateInstance checks instance data against the instance schema; the
-// error is a *job.Error ("instance is invalid" with violations, or a
-// job.CodeBadRequest one for malformed JSON).
+// ValidateInstance checks instance data against the instance schema and,
+// for a typed job (job.SyncOf, job.AsyncOf), that it decodes into the
+// job's input type and passes its `validate:` tags
+// (job.Definition.ValidateInput); the error is a *job.Error ("instance is
+// invalid" with violations, or a job.CodeBadRequest one for malformed JSON).
 func (t *Type) ValidateInstance(doc json.RawMessage) error {
-	return t.Instance.validateAs("instance", doc)
+	if err := t.Instance.validateAs("instance", doc); err != nil {
+		return err
+	}
+	return t.Def.ValidateInput(doc)
 }
 
 // PrepareConfig turns a submitted config into the one the job sees: an

@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
+	"github.com/solvekit/solvekit/internal/jsontree"
 	"github.com/solvekit/solvekit/job"
 )
 
@@ -25,6 +28,7 @@ type Schema struct {
 	doc    any // raw, decoded: for draft-07 "default"s beside "$ref"
 	base   string
 	schema *jsonschema.Schema
+	quick  *quick // nil: the schema uses a keyword only the library decides
 }
 
 // baseScheme names the made-up location schemas are compiled under. It only
@@ -88,7 +92,8 @@ func CompileSchema(name string, raw []byte) (*Schema, error) {
 	if err != nil {
 		return nil, compileError(name, base, err)
 	}
-	return &Schema{name: name, raw: append(json.RawMessage(nil), raw...), doc: doc, base: base, schema: compiled}, nil
+	return &Schema{name: name, raw: append(json.RawMessage(nil), raw...), doc: doc, base: base, schema: compiled,
+		quick: newQuick(compiled)}, nil
 }
 
 func knownDraft(s string) bool {
@@ -183,8 +188,14 @@ func (s *Schema) validateAs(name string, doc json.RawMessage) error {
 	return s.validateValue(name, v)
 }
 
+// validateValue checks a decoded document (see fastDecode for its number
+// types). A document quick finds valid is accepted at once; any other goes
+// to the library, which lists every violation.
 func (s *Schema) validateValue(name string, v any) error {
-	err := s.schema.Validate(v)
+	if s.quick != nil && s.quick.valid(s.schema, v) {
+		return nil
+	}
+	err := s.schema.Validate(libTree(v))
 	if err == nil {
 		return nil
 	}
@@ -205,10 +216,15 @@ func legacy(d *jsonschema.Draft) bool {
 	return d == jsonschema.Draft7 || d == jsonschema.Draft6 || d == jsonschema.Draft4
 }
 
-// parseDoc decodes doc with UseNumber, so big integers stay exact.
+// parseDoc decodes doc with fastDecode (numbers stay exact: int64 or
+// json.Number); a document it does not take is decoded again by
+// decodeJSON, for the error.
 func parseDoc(name string, doc json.RawMessage) (any, error) {
 	if len(bytes.TrimSpace(doc)) == 0 {
 		return nil, &job.Error{Code: job.CodeBadRequest, Message: name + " is empty: expected a JSON value"}
+	}
+	if v, ok := fastDecode(doc); ok {
+		return v, nil
 	}
 	v, err := decodeJSON(doc)
 	if err != nil {
@@ -317,10 +333,21 @@ func violations(ve *jsonschema.ValidationError, legacy bool) []job.Violation {
 			kw = "contains"
 		}
 		msg := e.Message
+		ptr := pointer(e.InstanceLocation)
 		if kw == "additionalProperties" {
+			// "additionalProperties false" fails once on the object,
+			// naming every extra property: one violation per property,
+			// pointing at it, so that a client can mark the field.
+			if names, ok := additionalNames(msg); ok {
+				for _, n := range names {
+					out = append(out, job.Violation{Pointer: ptr + "/" + escapeToken(n), Keyword: kw,
+						Message: "additionalProperties " + quoteName(n) + " not allowed"})
+				}
+				return
+			}
 			msg = sortAdditional(msg)
 		}
-		out = append(out, job.Violation{Pointer: pointer(e.InstanceLocation), Keyword: kw, Message: msg})
+		out = append(out, job.Violation{Pointer: ptr, Keyword: kw, Message: msg})
 	}
 	walk(ve)
 	sort.Slice(out, func(i, j int) bool {
@@ -435,6 +462,76 @@ func sortAdditional(msg string) string {
 	return pre + strings.Join(names, ", ") + suf
 }
 
+// additionalNames returns the property names of the library's
+// "additionalProperties 'a', 'b' not allowed" message, unquoted.
+func additionalNames(msg string) ([]string, bool) {
+	const pre, suf = "additionalProperties ", " not allowed"
+	if !strings.HasPrefix(msg, pre) || !strings.HasSuffix(msg, suf) {
+		return nil, false
+	}
+	list := msg[len(pre) : len(msg)-len(suf)]
+	var names []string
+	for len(list) > 0 {
+		if list[0] != '\'' {
+			return nil, false
+		}
+		// The library quotes a name as Go's %q does, then unescapes '"'
+		// and escapes '\''; undo that and let strconv unquote the rest.
+		var b strings.Builder
+		end := -1
+		for i := 1; i < len(list); i++ {
+			c := list[i]
+			if c == '\\' && i+1 < len(list) {
+				if list[i+1] == '\'' {
+					b.WriteByte('\'')
+				} else {
+					b.WriteByte(c)
+					b.WriteByte(list[i+1])
+				}
+				i++
+				continue
+			}
+			if c == '\'' {
+				end = i
+				break
+			}
+			if c == '"' {
+				b.WriteString(`\"`)
+				continue
+			}
+			b.WriteByte(c)
+		}
+		if end < 0 {
+			return nil, false
+		}
+		name, err := strconv.Unquote(`"` + b.String() + `"`)
+		if err != nil {
+			return nil, false
+		}
+		names = append(names, name)
+		list = list[end+1:]
+		if len(list) > 0 {
+			if !strings.HasPrefix(list, ", ") {
+				return nil, false
+			}
+			list = list[2:]
+		}
+	}
+	return names, len(names) > 0
+}
+
+// quoteName quotes a property name for a message as the library does.
+func quoteName(s string) string {
+	q := strconv.Quote(s)
+	q = strings.ReplaceAll(q[1:len(q)-1], `\"`, `"`)
+	return "'" + strings.ReplaceAll(q, "'", `\'`) + "'"
+}
+
+// escapeToken escapes one RFC 6901 reference token.
+func escapeToken(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
 // ApplyDefaults fills the properties doc lacks with the schema's "default"
 // values and returns the result as compact JSON (object keys sorted); the
 // caller validates it afterwards.
@@ -474,11 +571,12 @@ func (s *Schema) fillDefaults(name string, doc json.RawMessage) (any, error) {
 		if v, err = parseDoc(name, doc); err != nil {
 			return nil, err
 		}
+		v = libTree(v)
 	}
 	f := filler{root: s, creating: map[*jsonschema.Schema]bool{}}
 	if v == nil {
 		if d, ok := f.defaultOf(s.schema); ok {
-			v = deepCopy(d)
+			v = jsontree.Clone(d)
 		} else if hasType(s.schema, "object") {
 			v = map[string]any{}
 		} else if empty {
@@ -515,7 +613,7 @@ func (f *filler) fill(v any, sch *jsonschema.Schema) any {
 	case map[string]any:
 		known := map[string]bool{}
 		for _, s := range schemas {
-			for _, pname := range sortedKeys(s.Properties) {
+			for _, pname := range slices.Sorted(maps.Keys(s.Properties)) {
 				ps := s.Properties[pname]
 				known[pname] = true
 				if cur, ok := val[pname]; ok {
@@ -527,11 +625,11 @@ func (f *filler) fill(v any, sch *jsonschema.Schema) any {
 					continue
 				}
 				if f.creating[ps] {
-					val[pname] = deepCopy(d)
+					val[pname] = jsontree.Clone(d)
 					continue
 				}
 				f.creating[ps] = true
-				val[pname] = f.fill(deepCopy(d), ps)
+				val[pname] = f.fill(jsontree.Clone(d), ps)
 				delete(f.creating, ps)
 			}
 		}
@@ -666,31 +764,4 @@ func hasType(sch *jsonschema.Schema, t string) bool {
 		}
 	}
 	return false
-}
-
-func sortedKeys(m map[string]*jsonschema.Schema) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func deepCopy(v any) any {
-	switch val := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(val))
-		for k, x := range val {
-			m[k] = deepCopy(x)
-		}
-		return m
-	case []any:
-		a := make([]any, len(val))
-		for i, x := range val {
-			a[i] = deepCopy(x)
-		}
-		return a
-	}
-	return v
 }

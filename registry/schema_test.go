@@ -3,6 +3,7 @@ package registry
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -109,29 +110,13 @@ const knapsack07 = `{
   }
 }`
 
-const knapsack2020 = `{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "required": ["capacity", "items"],
-  "additionalProperties": false,
-  "properties": {
-    "capacity": {"type": "integer", "minimum": 0},
-    "mode": {"enum": ["fast", "exact"]},
-    "items": {"type": "array", "items": {"$ref": "#/$defs/item"}},
-    "groups": {"type": "array", "items": {"type": "array", "items": {"$ref": "#/$defs/item"}}}
-  },
-  "$defs": {
-    "item": {
-      "type": "object",
-      "required": ["name", "weight"],
-      "additionalProperties": false,
-      "properties": {
-        "name": {"type": "string", "minLength": 1},
-        "weight": {"type": "number", "minimum": 0}
-      }
-    }
-  }
-}`
+// knapsack2020 is knapsack07 in draft 2020-12: its $schema, and $defs
+// for definitions.
+var knapsack2020 = strings.NewReplacer(
+	"http://json-schema.org/draft-07/schema#", "https://json-schema.org/draft/2020-12/schema",
+	`"definitions"`, `"$defs"`,
+	"#/definitions/", "#/$defs/",
+).Replace(knapsack07)
 
 func TestValidateReportsEveryViolation(t *testing.T) {
 	doc := `{
@@ -146,17 +131,21 @@ func TestValidateReportsEveryViolation(t *testing.T) {
 	  "groups": [[{"name": "g", "weight": 1}], [{"name": "h"}, 7]]
 	}`
 	want := []job.Violation{
-		{Pointer: "", Keyword: "additionalProperties"},
 		{Pointer: "/capacity", Keyword: "minimum"},
+		{Pointer: "/colour", Keyword: "additionalProperties"},
 		{Pointer: "/groups/1/0", Keyword: "required"},
 		{Pointer: "/groups/1/1", Keyword: "type"},
-		{Pointer: "/items/1", Keyword: "additionalProperties"},
+		{Pointer: "/items/1/extra", Keyword: "additionalProperties"},
+		{Pointer: "/items/1/more", Keyword: "additionalProperties"},
 		{Pointer: "/items/1/name", Keyword: "minLength"},
 		{Pointer: "/items/1/weight", Keyword: "minimum"},
 		{Pointer: "/items/2", Keyword: "required"},
 		{Pointer: "/items/2/weight", Keyword: "type"},
 		{Pointer: "/mode", Keyword: "enum"},
 	}
+	// knapsack2020 is rewritten from knapsack07: nothing of draft-07 is left.
+	require.NotContains(t, knapsack2020, "definitions")
+	require.NotContains(t, knapsack2020, "draft-07")
 	for _, tt := range []struct{ name, schema string }{
 		{"draft-07", knapsack07},
 		{"2020-12", knapsack2020},
@@ -181,8 +170,9 @@ func TestValidateReportsEveryViolation(t *testing.T) {
 			for _, v := range e.Violations {
 				msgs[v.Pointer+" "+v.Keyword] = v.Message
 			}
-			require.Equal(t, "additionalProperties 'colour' not allowed", msgs[" additionalProperties"])
-			require.Equal(t, "additionalProperties 'extra', 'more' not allowed", msgs["/items/1 additionalProperties"])
+			require.Equal(t, "additionalProperties 'colour' not allowed", msgs["/colour additionalProperties"])
+			require.Equal(t, "additionalProperties 'extra' not allowed", msgs["/items/1/extra additionalProperties"])
+			require.Equal(t, "additionalProperties 'more' not allowed", msgs["/items/1/more additionalProperties"])
 			require.Equal(t, "missing properties: 'name'", msgs["/items/2 required"])
 			require.Equal(t, "missing properties: 'weight'", msgs["/groups/1/0 required"])
 		})
@@ -194,7 +184,7 @@ func TestValidateIsDeterministic(t *testing.T) {
 	require.NoError(t, err)
 	doc := json.RawMessage(`{"e":1,"d":1,"c":1,"b":1,"a":1,"z":0}`)
 	first := s.Validate(doc).Error()
-	require.Contains(t, first, "additionalProperties 'a', 'b', 'c', 'd', 'e' not allowed")
+	require.Contains(t, first, "/a: additionalProperties 'a' not allowed; /b: additionalProperties 'b' not allowed; /c: ")
 	for range 20 {
 		require.Equal(t, first, s.Validate(doc).Error())
 	}
@@ -448,4 +438,29 @@ func requireCode(t *testing.T, code job.Code, err error) *job.Error {
 	require.True(t, errors.As(err, &e), "want *job.Error, got %T: %v", err, err)
 	require.Equal(t, code, e.Code, "error: %v", err)
 	return e
+}
+
+// TestAdditionalPropertyPointers: each property that additionalProperties
+// false refuses gets its own violation pointing at it (RFC 6901 escaped),
+// whatever its name, at the root and deeper down.
+func TestAdditionalPropertyPointers(t *testing.T) {
+	s, err := CompileSchema("instance", []byte(`{"type":"object","additionalProperties":false,
+		"properties":{"ok":{"type":"object","additionalProperties":false,"properties":{"x":{}}}}}`))
+	require.NoError(t, err)
+	err = s.Validate(json.RawMessage(`{"a/b":1,"t~":2,"it's":3,"say \"hi\"":4,"back\\slash'":5,"é\n":6,"ok":{"x":1,"y":2}}`))
+	e := requireCode(t, job.CodeInvalid, err)
+	got := map[string]string{}
+	for _, v := range e.Violations {
+		require.Equal(t, "additionalProperties", v.Keyword)
+		got[v.Pointer] = v.Message
+	}
+	require.Equal(t, map[string]string{
+		"/a~1b":        "additionalProperties 'a/b' not allowed",
+		"/t~0":         "additionalProperties 't~' not allowed",
+		"/it's":        `additionalProperties 'it\'s' not allowed`,
+		`/say "hi"`:    `additionalProperties 'say "hi"' not allowed`,
+		`/back\slash'`: `additionalProperties 'back\\slash\'' not allowed`,
+		"/é\n":         `additionalProperties 'é\n' not allowed`,
+		"/ok/y":        "additionalProperties 'y' not allowed",
+	}, got)
 }

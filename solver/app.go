@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"runtime/debug"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -144,12 +145,7 @@ func orNull(b json.RawMessage) json.RawMessage {
 
 // SolverNames returns the names of the App's solvers, sorted.
 func (a *App) SolverNames() []string {
-	names := make([]string, 0, len(a.Solvers))
-	for n := range a.Solvers {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(a.Solvers))
 }
 
 // defaultSolver returns DefaultSolver, or the only / first solver name.
@@ -345,7 +341,15 @@ func (a *App) run(ctx context.Context, jc *job.Context) (any, error) {
 		return nil, err
 	}
 	if hasErrors(checks) {
-		return nil, job.Fail("instance checks failed", checks)
+		// The findings are the record's error violations (typed, with
+		// pointers into the instance); details keeps every finding.
+		v := &job.Error{Code: job.CodeInvalid, Message: "instance checks failed"}
+		for _, c := range checks {
+			if !c.IsWarning {
+				v.Violations = append(v.Violations, job.Violation{Pointer: c.Pointer, Keyword: c.Name, Message: c.Message})
+			}
+		}
+		return nil, &job.Failure{Message: v.Message, Details: checks, Err: v}
 	}
 
 	solveCtx := ctx

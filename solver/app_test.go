@@ -40,14 +40,20 @@ func (s *seen) last() solver.Input {
 type incs struct {
 	mu   sync.Mutex
 	objs []float64
+	// onInc, when set, is called with the number of incumbents so far.
+	onInc func(n int)
 }
 
 func (r *incs) Progress(float64, string) {}
 
 func (r *incs) Incumbent(_ json.RawMessage, obj *float64) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.objs = append(r.objs, *obj)
+	n, on := len(r.objs), r.onInc
+	r.mu.Unlock()
+	if on != nil {
+		on(n)
+	}
 	return nil
 }
 
@@ -323,10 +329,15 @@ func waitForStop(limit *time.Duration) solver.Solver {
 
 func TestStopKeepsLastIncumbent(t *testing.T) {
 	app := &solver.App{Name: "x", Solvers: map[string]solver.Solver{"s": waitForStop(nil)}}
-	rep := &incs{}
-	jc := &job.Context{Reporter: rep}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	time.AfterFunc(100*time.Millisecond, func() { cancel(errors.New("stopped by user")) })
+	// The stop comes 100 ms after the third incumbent: after an event, not
+	// a timer that a loaded machine can outrun before the solver starts.
+	rep := &incs{onInc: func(n int) {
+		if n == 3 {
+			time.AfterFunc(100*time.Millisecond, func() { cancel(errors.New("stopped by user")) })
+		}
+	}}
+	jc := &job.Context{Reporter: rep}
 	res, err := run(t, ctx, app, jc)
 	require.NoError(t, err)
 	require.Equal(t, []float64{30, 20, 12}, rep.objs)
@@ -357,9 +368,11 @@ func TestConfigTimeLimit(t *testing.T) {
 		res, err := run(t, context.Background(), app, &job.Context{Config: json.RawMessage(cfg)})
 		require.NoError(t, err)
 		took := time.Since(start)
-		require.InDelta(t, 0.3, took.Seconds(), 0.15, cfg)
-		require.InDelta(t, 0.3, limit.Seconds(), 0.05, "Input.TimeLimit")
-		require.Equal(t, job.StatusTimeLimit, res.Status, "the runtime stores this as timed_out")
+		// Bounds a loaded machine cannot break: the limit is what is left
+		// of the 0.3 s, and the solve lasted at least that long.
+		require.GreaterOrEqual(t, took, 300*time.Millisecond, cfg)
+		require.True(t, limit > 0 && limit <= 300*time.Millisecond, "Input.TimeLimit %v", limit)
+		require.Equal(t, job.StatusTimeLimit, res.Status, "the solver's own limit: the runtime stores this as succeeded")
 		require.Equal(t, 12.0, *res.Objective)
 		require.EqualValues(t, solver.StatusCodeTimeLimit, res.SolverLog["status_code"])
 	}
@@ -373,7 +386,7 @@ func TestJobDeadline(t *testing.T) {
 	// A config limit longer than the deadline does not extend it.
 	res, err := run(t, ctx, app, &job.Context{Config: json.RawMessage(`{"time_limit":60}`)})
 	require.NoError(t, err)
-	require.InDelta(t, 0.2, limit.Seconds(), 0.05)
+	require.True(t, limit > 0 && limit <= 200*time.Millisecond, "Input.TimeLimit %v is what is left of the deadline", limit)
 	require.Equal(t, job.StatusTimeLimit, res.Status)
 	require.NotNil(t, res.Solution)
 }

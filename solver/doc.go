@@ -48,8 +48,13 @@
 // too) becomes a deadline on the solver's context, on top of the job's own
 // deadline, whichever comes first; Input.TimeLimit is the time left. A
 // solver stopped by a deadline reports job.StatusTimeLimit (the App sets it
-// when the solver leaves the status empty), and the runtime stores the
-// execution as timed_out with the solution.
+// when the solver leaves the status empty). When the config's time_limit
+// ended the search, the App returned in time and the runtime stores the
+// execution as succeeded, with status time_limit and the solution (as
+// cornflow does); when the job's own deadline (the execution's timeout, a
+// hard limit) cut it off, as timed_out with the solution. Set the
+// execution's timeout above the config's time_limit to keep it a safety
+// net.
 //
 // # Checks and KPIs
 //

@@ -320,7 +320,7 @@ func balanceApp() *solver.App {
 func Example_writingASolver() {
 	// A Service on the embedded in-memory Redis; give it a RedisURL in
 	// production.
-	svc, err := solvekit.New(solvekit.Config{Logger: slog.New(slog.DiscardHandler)})
+	svc, err := solvekit.New(context.Background(), solvekit.Config{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		panic(err)
 	}
@@ -330,7 +330,11 @@ func Example_writingASolver() {
 	}
 	ctx, stopWorker := context.WithCancel(context.Background())
 	defer stopWorker()
-	go svc.Work(ctx) // a worker in this process; more can run anywhere
+	go func() { // a worker in this process; more can run anywhere
+		if err := svc.Work(ctx); err != nil {
+			panic(err) // the queue server could not start
+		}
+	}()
 
 	instance := json.RawMessage(`{"machines": 2, "tasks": [
 		{"name": "a", "duration": 3}, {"name": "b", "duration": 3},

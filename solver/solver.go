@@ -3,7 +3,6 @@ package solver
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"math"
 	"time"
@@ -53,8 +52,9 @@ type Input struct {
 }
 
 // DecodeInstance unmarshals the instance into v and validates v's struct
-// tags, as job.Context.DecodeInstance does. Errors are *job.Error with code
-// invalid.
+// tags, as job.Context.DecodeInstance does. Errors wrap a *job.Error with
+// code invalid (errors.As) in a job.Failure: returned, they fail the
+// execution without retries.
 func (in *Input) DecodeInstance(v any) error {
 	return (&job.Context{Instance: in.Instance}).DecodeInstance(v)
 }
@@ -67,7 +67,7 @@ func (in *Input) DecodeConfig(v any) error { return (&job.Context{Config: in.Con
 // execution; a discarding logger when Input has no job.
 func (in *Input) Logger() *slog.Logger {
 	if in.Job == nil {
-		return slog.New(slog.NewTextHandler(io.Discard, nil))
+		return slog.New(slog.DiscardHandler)
 	}
 	return in.Job.Log()
 }

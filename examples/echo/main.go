@@ -18,12 +18,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/solvekit/solvekit"
+	"github.com/solvekit/solvekit/examples/internal/scaffold"
 	"github.com/solvekit/solvekit/job"
 )
 
@@ -100,26 +99,15 @@ func echoJob() *job.Definition {
 		job.WithTimeout(5*time.Second))
 }
 
-func main() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "echo:", err)
-		os.Exit(1)
-	}
-}
+func main() { scaffold.Main("echo", 30*time.Second, run) }
 
 func run(ctx context.Context) error {
-	svc, err := solvekit.New(solvekit.Config{
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-	})
+	// A sync job needs no worker: Submit runs it.
+	svc, stop, err := scaffold.Start(ctx, false, echoJob())
 	if err != nil {
 		return err
 	}
-	defer svc.Close()
-	if err := svc.Register(echoJob()); err != nil {
-		return err
-	}
+	defer stop()
 
 	fmt.Println("== 1. Submit answers with the result")
 	e, err := svc.Submit(ctx, solvekit.SubmitRequest{JobType: "echo",
@@ -179,12 +167,5 @@ func report(ctx context.Context, svc *solvekit.Service, e *job.Execution) error 
 		return err
 	}
 	fmt.Printf("  result %s\n", sol)
-	logs, err := svc.Logs(ctx, e.ID, "", 5)
-	if err != nil {
-		return err
-	}
-	for _, l := range logs {
-		fmt.Printf("  log %s %s %v\n", l.Level, l.Message, l.Attrs)
-	}
-	return nil
+	return scaffold.Logs(ctx, svc, e.ID, 5, "  ")
 }

@@ -22,8 +22,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/solvekit/solvekit"
+	"github.com/solvekit/solvekit/examples/internal/scaffold"
 	"github.com/solvekit/solvekit/job"
+	"github.com/solvekit/solvekit/transport/api"
 	"github.com/solvekit/solvekit/transport/client"
 	"github.com/solvekit/solvekit/transport/httpapi"
 )
@@ -31,9 +32,9 @@ import (
 // sessions stands for the host application's session store: session id →
 // user and role.
 var sessions = map[string]httpapi.Principal{
-	"alice-session": {ID: "alice", Username: "alice", Role: httpapi.RolePlanner},
-	"bob-session":   {ID: "bob", Username: "bob", Role: httpapi.RolePlanner},
-	"ops-session":   {ID: "ops", Username: "ops", Role: httpapi.RoleAdmin},
+	"alice-session": {ID: "alice", Username: "alice", Role: api.RolePlanner},
+	"bob-session":   {ID: "bob", Username: "bob", Role: api.RolePlanner},
+	"ops-session":   {ID: "ops", Username: "ops", Role: api.RoleAdmin},
 }
 
 // hostAuth authenticates with the host's "X-Session" header.
@@ -64,13 +65,8 @@ func main() {
 }
 
 func run(ctx context.Context, addr string, smoke bool) error {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	svc, err := solvekit.New(solvekit.Config{Logger: logger}) // embedded Redis
-	if err != nil {
-		return err
-	}
-	defer svc.Close()
-	err = svc.Register(job.Async("square", func(ctx context.Context, jc *job.Context) (any, error) {
+	// A Service on the embedded Redis with a worker in this process.
+	svc, stop, err := scaffold.Start(ctx, true, job.Async("square", func(ctx context.Context, jc *job.Context) (any, error) {
 		var in struct {
 			X float64 `json:"x"`
 		}
@@ -83,15 +79,12 @@ func run(ctx context.Context, addr string, smoke bool) error {
 	if err != nil {
 		return err
 	}
-	workCtx, stopWork := context.WithCancel(context.Background())
-	workDone := make(chan error, 1)
-	go func() { workDone <- svc.Work(workCtx) }()
-	defer func() { stopWork(); <-workDone }()
+	defer stop()
 
 	api, err := httpapi.New(svc, httpapi.Options{
 		Authenticator:      hostAuth{},
 		DisableBuiltinAuth: true,
-		Logger:             logger,
+		Logger:             slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		return err
@@ -122,26 +115,18 @@ func run(ctx context.Context, addr string, smoke bool) error {
 	return nil
 }
 
-// withSession adds the host's session header to every request.
-type withSession struct{ sid string }
-
-func (s withSession) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("X-Session", s.sid)
-	return http.DefaultTransport.RoundTrip(r)
-}
-
 func smokeTest(ctx context.Context, base string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	alice := client.New(base+"/solver", client.WithHTTPClient(&http.Client{Transport: withSession{"alice-session"}}))
-	bob := client.New(base+"/solver", client.WithHTTPClient(&http.Client{Transport: withSession{"bob-session"}}))
+	// The client sends the host's session header with every request.
+	alice := client.New(base+"/solver", client.WithHeader("X-Session", "alice-session"))
+	bob := client.New(base+"/solver", client.WithHeader("X-Session", "bob-session"))
 	anon := client.New(base + "/solver")
 
 	if _, err := anon.ListExecutions(ctx, client.ExecutionFilter{}, client.Page{}); client.StatusCode(err) != 401 {
 		return fmt.Errorf("anonymous list: want 401, got %v", err)
 	}
-	e, err := alice.CreateExecution(ctx, httpapi.ExecutionCreate{JobType: "square", Instance: json.RawMessage(`{"x":7}`)}, 10*time.Second)
+	e, err := alice.CreateExecution(ctx, api.ExecutionCreate{JobType: "square", Instance: json.RawMessage(`{"x":7}`)}, 10*time.Second)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,8 @@
 //     mid-solve with Cancel: the execution is stopped and keeps its best
 //     incumbent as solution;
 //  3. the same instance with a config time limit of one second: the
-//     execution times out with solver status time_limit and the incumbent;
+//     search stops at its limit and the execution succeeds with solver
+//     status time_limit and the incumbent;
 //  4. an instance whose checks fail: refused before the solve.
 //
 // Run it with:
@@ -20,43 +21,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"math"
 	"math/rand/v2"
-	"os"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/solvekit/solvekit"
+	"github.com/solvekit/solvekit/examples/internal/scaffold"
 	"github.com/solvekit/solvekit/job"
 )
 
-func main() {
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
-	defer cancel()
-	if err := run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "knapsack:", err)
-		os.Exit(1)
-	}
-}
+func main() { scaffold.Main("knapsack", 50*time.Second, run) }
 
 func run(ctx context.Context) error {
-	// The zero Config runs on an embedded in-memory Redis.
-	svc, err := solvekit.New(solvekit.Config{
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-	})
+	// A Service on the embedded in-memory Redis, with a worker.
+	svc, stop, err := scaffold.Start(ctx, true, knapsackApp().Definition())
 	if err != nil {
 		return err
 	}
-	defer svc.Close()
-	if err := svc.Register(knapsackApp().Definition()); err != nil {
-		return err
-	}
-	workCtx, stopWork := context.WithCancel(ctx)
-	workDone := make(chan error, 1)
-	go func() { workDone <- svc.Work(workCtx) }()
-	defer func() { stopWork(); <-workDone }()
+	defer stop()
 
 	fmt.Println("== 1. a small instance, both solvers")
 	small := json.RawMessage(`{"capacity": 10, "items": [
@@ -87,7 +69,7 @@ func run(ctx context.Context) error {
 	}
 	time.Sleep(500 * time.Millisecond) // let it improve a little
 	running, _ := svc.Get(ctx, e.ID)
-	fmt.Printf("running   incumbent objective %v; cancelling\n", val(running.Objective))
+	fmt.Printf("running   incumbent objective %v; cancelling\n", scaffold.Val(running.Objective, "%g"))
 	if err := svc.Cancel(ctx, e.ID); errors.Is(err, job.ErrConflict) {
 		fmt.Println("          (it finished before the stop arrived)")
 	} else if err != nil {
@@ -100,7 +82,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 
-	fmt.Println("\n== 3. config time_limit 1s → timed_out with the incumbent")
+	fmt.Println("\n== 3. config time_limit 1s → succeeded, status time_limit, with the incumbent")
 	start := time.Now()
 	e, err = submitAndWait(ctx, svc, solvekit.SubmitRequest{JobType: "knapsack", Instance: hard,
 		Config: json.RawMessage(`{"solver": "bb", "time_limit": 1}`)})
@@ -161,17 +143,13 @@ func waitForIncumbent(ctx context.Context, svc *solvekit.Service, id string) err
 // report prints an execution's outcome, solution summary, checks, KPIs and
 // its first log lines.
 func report(ctx context.Context, svc *solvekit.Service, e *job.Execution, logLines int) error {
-	fmt.Printf("%-6s    state=%s solver_status=%s objective=%v bound=%v (%s)\n", e.Solver, e.State, e.SolverStatus, val(e.Objective), val(e.BestBound), took(e))
+	fmt.Printf("%-6s    state=%s solver_status=%s objective=%v bound=%v (%s)\n", e.Solver, e.State, e.SolverStatus, scaffold.Val(e.Objective, "%g"), scaffold.Val(e.BestBound, "%g"), took(e))
 	if e.Error != nil {
 		fmt.Printf("          error %s: %s\n", e.Error.Kind, e.Error.Message)
 	}
 	if e.HasSolution {
-		raw, err := svc.Solution(ctx, e.ID)
+		s, err := scaffold.Solution[Solution](ctx, svc, e.ID)
 		if err != nil {
-			return err
-		}
-		var s Solution
-		if err := json.Unmarshal(raw, &s); err != nil {
 			return err
 		}
 		items := s.Items
@@ -188,29 +166,13 @@ func report(ctx context.Context, svc *solvekit.Service, e *job.Execution, logLin
 		fmt.Printf("          check %s/%s (%s): %s\n", c.Stage, c.Name, kind, c.Message)
 	}
 	if len(e.KPIs) > 0 {
-		keys := make([]string, 0, len(e.KPIs))
-		for k := range e.KPIs {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		var b strings.Builder
-		for _, k := range keys {
-			fmt.Fprintf(&b, " %s=%g", k, e.KPIs[k])
-		}
-		fmt.Printf("          kpis%s\n", b.String())
+		fmt.Printf("          kpis%s\n", scaffold.Pairs(e.KPIs))
 	}
 	if e.SolverLog != nil {
-		fmt.Printf("          log_json%s\n", attrs(map[string]any{"status_code": e.SolverLog["status_code"],
+		fmt.Printf("          log_json%s\n", scaffold.Pairs(map[string]any{"status_code": e.SolverLog["status_code"],
 			"nodes": e.SolverLog["nodes"], "gap": e.SolverLog["gap"], "best_bound": e.SolverLog["best_bound"]}))
 	}
-	logs, err := svc.Logs(ctx, e.ID, "", logLines)
-	if err != nil {
-		return err
-	}
-	for _, l := range logs {
-		fmt.Printf("          log %-5s %s%s\n", l.Level, l.Message, attrs(l.Attrs))
-	}
-	return nil
+	return scaffold.Logs(ctx, svc, e.ID, logLines, "          ")
 }
 
 // hardInstance is a strongly correlated knapsack (value = weight + 30),
@@ -235,28 +197,4 @@ func took(e *job.Execution) string {
 		return "unfinished"
 	}
 	return e.FinishedAt.Sub(e.CreatedAt).Round(time.Millisecond).String()
-}
-
-func val(p *float64) string {
-	if p == nil {
-		return "-"
-	}
-	return fmt.Sprintf("%g", *p)
-}
-
-func attrs(m map[string]any) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		v := m[k]
-		if f, ok := v.(float64); ok && f == math.Trunc(f) && math.Abs(f) < 1e15 {
-			v = int64(f) // JSON numbers come back as float64
-		}
-		fmt.Fprintf(&b, " %s=%v", k, v)
-	}
-	return b.String()
 }

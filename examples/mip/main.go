@@ -15,15 +15,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"math"
-	"os"
 	"os/exec"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/solvekit/solvekit"
+	"github.com/solvekit/solvekit/examples/internal/scaffold"
 	"github.com/solvekit/solvekit/job"
 	"github.com/solvekit/solvekit/solver/external"
 )
@@ -78,31 +76,16 @@ General
 End
 `
 
-func main() {
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
-	defer cancel()
-	if err := run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "mip:", err)
-		os.Exit(1)
-	}
-}
+func main() { scaffold.Main("mip", 50*time.Second, run) }
 
 func run(ctx context.Context) error {
-	svc, err := solvekit.New(solvekit.Config{
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-	})
+	// One job type, "mip", whose config picks "cbc" or "glpk"; a worker
+	// in this process runs it.
+	svc, stop, err := scaffold.Start(ctx, true, external.MIPApp("mip").Definition())
 	if err != nil {
 		return err
 	}
-	defer svc.Close()
-	// One job type, "mip", whose config picks "cbc" or "glpk".
-	if err := svc.Register(external.MIPApp("mip").Definition()); err != nil {
-		return err
-	}
-	workCtx, stopWork := context.WithCancel(ctx)
-	workDone := make(chan error, 1)
-	go func() { workDone <- svc.Work(workCtx) }()
-	defer func() { stopWork(); <-workDone }()
+	defer stop()
 
 	engines := []struct{ name, binary, pkg string }{
 		{"cbc", "cbc", "coinor-cbc"},
@@ -154,28 +137,15 @@ func report(ctx context.Context, svc *solvekit.Service, e *job.Execution, want f
 		}
 		return fmt.Errorf("%s: execution %s %s: %s", e.Solver, e.State, e.SolverStatus, msg)
 	}
-	raw, err := svc.Solution(ctx, e.ID)
+	sol, err := scaffold.Solution[external.Solution](ctx, svc, e.ID)
 	if err != nil {
 		return err
-	}
-	var sol external.Solution
-	if err := json.Unmarshal(raw, &sol); err != nil {
-		return err
-	}
-	names := make([]string, 0, len(sol.Variables))
-	for n := range sol.Variables {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var vars []string
-	for _, n := range names {
-		vars = append(vars, fmt.Sprintf("%s=%g", n, sol.Variables[n]))
 	}
 	if e.Objective == nil || math.Abs(*e.Objective-want) > 1e-6 {
 		return fmt.Errorf("%s found objective %v, not the hand optimum %g", e.Solver, e.Objective, want)
 	}
-	fmt.Printf("%-5s %s %s objective=%g (the hand optimum) %s  [%s %v]\n", e.Solver, e.State, e.SolverStatus, *e.Objective,
-		strings.Join(vars, " "), e.SolverLog["solver"], e.SolverLog["version"])
+	fmt.Printf("%-5s %s %s objective=%g (the hand optimum)%s  [%s %v]\n", e.Solver, e.State, e.SolverStatus, *e.Objective,
+		scaffold.Pairs(sol.Variables), e.SolverLog["solver"], e.SolverLog["version"])
 	logs, err := svc.Logs(ctx, e.ID, "", 1000)
 	if err != nil {
 		return err

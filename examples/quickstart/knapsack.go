@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -54,8 +55,7 @@ var instanceSchema = []byte(`{
 var configSchema = []byte(`{
   "type": "object",
   "properties": {
-    "node_limit": {"type": "integer", "minimum": 0, "default": 0},
-    "solver": {"type": "string"}
+    "node_limit": {"type": "integer", "minimum": 0, "default": 0}
   }
 }`)
 
@@ -71,7 +71,9 @@ var solutionSchema = []byte(`{
 
 // knapsackJob solves 0/1 knapsack by depth-first branch and bound with the
 // fractional (LP) bound, publishing each better solution as an incumbent
-// and honouring cancellation and the time limit.
+// and honouring cancellation and the time limit: stopped with a solution
+// it reports feasible (time_limit when the time limit stopped it), stopped
+// before its first solution it reports not_solved and no solution.
 func knapsackJob() *job.Definition {
 	return job.AsyncOf("knapsack", solveKnapsack,
 		job.WithDescription("0/1 knapsack by branch and bound"),
@@ -103,7 +105,8 @@ func solveKnapsack(ctx context.Context, jc *job.Context, in Instance) (job.Resul
 		return b
 	}
 	root := bound(0, 0, 0)
-	jc.Logger.Info("solving", "items", n, "capacity", in.Capacity, "root_bound", root)
+	log := jc.Log() // jc.Logger, or a discarding one when a unit test sets none
+	log.Info("solving", "items", n, "capacity", in.Capacity, "root_bound", root)
 
 	best, bestTake := -1, []bool(nil)
 	take := make([]bool, n)
@@ -117,14 +120,14 @@ func solveKnapsack(ctx context.Context, jc *job.Context, in Instance) (job.Resul
 			}
 		}
 		if err := jc.Incumbent(sol, float64(best)); err != nil {
-			jc.Logger.Warn("incumbent refused", "err", err)
+			log.Warn("incumbent refused", "err", err)
 		}
 		gap := 0.0
 		if root > 0 {
 			gap = (root - float64(best)) / root
 		}
 		jc.Progress(1-gap, fmt.Sprintf("incumbent %d, bound %.1f", best, root))
-		jc.Logger.Info("new incumbent", "value", best, "weight", weight, "nodes", nodes)
+		log.Info("new incumbent", "value", best, "weight", weight, "nodes", nodes)
 	}
 	var dfs func(i, weight, value int)
 	dfs = func(i, weight, value int) {
@@ -164,6 +167,16 @@ func solveKnapsack(ctx context.Context, jc *job.Context, in Instance) (job.Resul
 	}
 	dfs(0, 0, 0)
 
+	stats := map[string]any{"nodes": nodes}
+	if stopErr != nil {
+		log.Info("search interrupted", "reason", stopErr.Error(), "nodes", nodes)
+	}
+	if best < 0 {
+		// Stopped before the first leaf (a large instance, a stop or a
+		// time limit early on): there is no solution to report.
+		log.Info("done without a solution", "nodes", nodes)
+		return job.Result{Status: job.StatusNotSolved, BestBound: job.Float(root), Stats: stats}, nil
+	}
 	sol := Solution{Value: best, Items: []string{}}
 	for i, t := range bestTake {
 		if t {
@@ -172,16 +185,16 @@ func solveKnapsack(ctx context.Context, jc *job.Context, in Instance) (job.Resul
 		}
 	}
 	status := job.StatusOptimal
-	if stopErr != nil {
-		status = job.StatusFeasible
-		if ctx.Err() != nil {
-			status = job.StatusTimeLimit
-		}
-		jc.Logger.Info("search interrupted", "reason", stopErr.Error(), "nodes", nodes)
+	switch {
+	case stopErr == nil:
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		status = job.StatusTimeLimit // the execution's time limit
+	default:
+		status = job.StatusFeasible // stopped (Cancel) or node limit
 	}
-	jc.Logger.Info("done", "value", best, "nodes", nodes)
+	log.Info("done", "value", best, "nodes", nodes)
 	return job.Result{Solution: sol, Status: status, Objective: job.Float(float64(best)),
-		BestBound: job.Float(root), Stats: map[string]any{"nodes": nodes}}, nil
+		BestBound: job.Float(root), Stats: stats}, nil
 }
 
 // echoJob is a ckan-style synchronous job: it answers inside the request.

@@ -3,8 +3,9 @@
 // incumbents) and an echo job (sync), submits a few executions, prints
 // their states, solutions and logs, and then serves the REST API.
 //
-//	go run ./examples/quickstart            # demo, then serve on :8080
-//	go run ./examples/quickstart -demo      # demo only, then exit
+//	go run ./examples/quickstart                  # demo, then serve on :8080
+//	go run ./examples/quickstart -addr :9090      # demo, then serve on :9090
+//	go run ./examples/quickstart -demo            # demo only, then exit
 package main
 
 import (
@@ -13,20 +14,20 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/signal"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/solvekit/solvekit"
+	"github.com/solvekit/solvekit/examples/internal/scaffold"
 	"github.com/solvekit/solvekit/job"
 )
 
 // serveFunc mounts the REST API (serve.go); nil when it is not built in.
-var serveFunc func(ctx context.Context, svc *solvekit.Service, addr string) error
+var serveFunc func(ctx context.Context, svc *solvekit.Service, addr string, w io.Writer) error
 
 func main() {
 	demoOnly := flag.Bool("demo", false, "run the demo and exit instead of serving the API")
@@ -41,9 +42,9 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, logger *slog.Logger, demoOnly bool, addr string) error {
+func run(ctx context.Context, logger *slog.Logger, demoOnly bool, addr string) (err error) {
 	// No Redis configured: solvekit starts an embedded one.
-	svc, err := solvekit.New(solvekit.Config{Logger: logger})
+	svc, err := solvekit.New(context.Background(), solvekit.Config{Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -54,7 +55,12 @@ func run(ctx context.Context, logger *slog.Logger, demoOnly bool, addr string) e
 	workCtx, stopWork := context.WithCancel(context.Background())
 	workDone := make(chan error, 1)
 	go func() { workDone <- svc.Work(workCtx) }()
-	defer func() { stopWork(); <-workDone }()
+	defer func() {
+		stopWork()
+		if werr := <-workDone; werr != nil && err == nil {
+			err = fmt.Errorf("worker: %w", werr)
+		}
+	}()
 
 	if err := demo(ctx, svc); err != nil {
 		return err
@@ -65,7 +71,7 @@ func run(ctx context.Context, logger *slog.Logger, demoOnly bool, addr string) e
 	if serveFunc == nil {
 		return errors.New("this build has no REST server")
 	}
-	return serveFunc(ctx, svc, addr)
+	return serveFunc(ctx, svc, addr, os.Stdout)
 }
 
 func demo(ctx context.Context, svc *solvekit.Service) error {
@@ -121,12 +127,8 @@ func demo(ctx context.Context, svc *solvekit.Service) error {
 		_ = json.Unmarshal(sol, &s)
 		fmt.Printf("knapsack  %s  %-9s %-10s value=%d weight=%d items=%d attempt=%d\n",
 			short(id), e.State, e.SolverStatus, s.Value, s.Weight, len(s.Items), e.Attempt)
-		logs, err := svc.Logs(ctx, id, "", 5)
-		if err != nil {
+		if err := scaffold.Logs(ctx, svc, id, 5, "          "); err != nil {
 			return err
-		}
-		for _, l := range logs {
-			fmt.Printf("          log %-5s %s %s\n", l.Level, l.Message, attrs(l.Attrs))
 		}
 	}
 	return nil
@@ -155,16 +157,3 @@ func randomInstance(n int, seed uint64) json.RawMessage {
 }
 
 func short(id string) string { return id[len(id)-8:] }
-
-func attrs(m map[string]any) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s=%v ", k, m[k])
-	}
-	return b.String()
-}

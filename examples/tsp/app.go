@@ -2,18 +2,29 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/solvekit/solvekit/job"
 	"github.com/solvekit/solvekit/solver"
 )
 
-// Instance is a symmetric Euclidean TSP: points in the plane.
+// Instance is a symmetric TSP on points in the plane, with a TSPLIB
+// distance function.
 type Instance struct {
 	Points [][2]float64 `json:"points"`
+	// EdgeWeightType is TSPLIB's EDGE_WEIGHT_TYPE: "EUC_2D" (the default:
+	// Euclidean distance rounded to the nearest integer, as TSPLIB's
+	// published optima use), "CEIL_2D", "ATT", "MAN_2D" or "MAX_2D"; or
+	// "EXACT_2D", the unrounded Euclidean distance (not a TSPLIB type).
+	EdgeWeightType string `json:"edge_weight_type,omitempty"`
 }
 
 // Config tunes the search; "solver" and "time_limit" are read by the App.
@@ -23,7 +34,7 @@ type Config struct {
 }
 
 // Tour is the solution: the order the points are visited in (returning
-// to the first) and the tour length.
+// to the first) and the tour length under the instance's edge weights.
 type Tour struct {
 	Tour   []int   `json:"tour"`
 	Length float64 `json:"length"`
@@ -34,7 +45,9 @@ var instanceSchema = []byte(`{
   "required": ["points"],
   "properties": {
     "points": {"type": "array", "minItems": 4, "maxItems": 5000,
-      "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}}
+      "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}},
+    "edge_weight_type": {"enum": ["EUC_2D", "CEIL_2D", "ATT", "MAN_2D", "MAX_2D", "EXACT_2D"], "default": "EUC_2D",
+      "description": "TSPLIB EDGE_WEIGHT_TYPE; EXACT_2D is the unrounded Euclidean distance"}
   }
 }`)
 
@@ -63,7 +76,7 @@ var solutionSchema = []byte(`{
 func tspApp() *solver.App {
 	return &solver.App{
 		Name:           "tsp",
-		Description:    "Euclidean travelling salesman by iterated local search",
+		Description:    "travelling salesman (TSPLIB 2D distances) by iterated local search",
 		InstanceSchema: instanceSchema,
 		ConfigSchema:   configSchema,
 		SolutionSchema: solutionSchema,
@@ -82,21 +95,68 @@ func tspApp() *solver.App {
 			}
 			return nil
 		}).AsWarning()},
-		SolutionChecks: []solver.Check{solver.SolutionCheck("visits_every_point_once", func(in Instance, t Tour) []string {
-			if !isPermutation(t.Tour, len(in.Points)) {
-				return []string{"the tour does not visit every point exactly once"}
-			}
-			return nil
-		})},
+		SolutionChecks: []solver.Check{
+			solver.SolutionCheck("visits_every_point_once", func(in Instance, t Tour) []string {
+				if !isPermutation(t.Tour, len(in.Points)) {
+					return []string{"the tour does not visit every point exactly once"}
+				}
+				return nil
+			}),
+			// The reported length must be the tour's length under the
+			// instance's edge weights, recomputed here.
+			solver.SolutionCheck("length_matches_tour", func(in Instance, t Tour) []string {
+				l, err := tourLength(in, t.Tour)
+				if err != nil {
+					return []string{err.Error()}
+				}
+				if math.Abs(l-t.Length) > 1e-6*math.Max(1, l) {
+					return []string{fmt.Sprintf("the reported length %g is not the tour's length %g (%s)", t.Length, l, edgeWeightType(in))}
+				}
+				return nil
+			}),
+		},
 		KPIs: []solver.KPI{
-			solver.KPIOf("length", func(_ Instance, t Tour) float64 { return t.Length }),
-			solver.KPIOf("gain_over_nn_pct", func(in Instance, t Tour) float64 {
-				d := distances(in.Points)
+			kpi("length", tourLength),
+			kpi("gain_over_nn_pct", func(in Instance, tour []int) (float64, error) {
+				l, err := tourLength(in, tour)
+				if err != nil {
+					return 0, err
+				}
+				d, _ := distances(in) // tourLength checked the instance
 				nn := d.length(nearestNeighbour(d))
-				return 100 * (nn - t.Length) / nn
+				return 100 * (nn - l) / nn, nil
 			}),
 		},
 	}
+}
+
+// kpi builds a KPI from the instance and the tour; the tour's reported
+// length is never used, KPIs recompute it.
+func kpi(name string, fn func(in Instance, tour []int) (float64, error)) solver.KPI {
+	return solver.KPI{Name: name, Func: func(_ context.Context, instance, solution json.RawMessage) (float64, error) {
+		var in Instance
+		var t Tour
+		if err := json.Unmarshal(instance, &in); err != nil {
+			return 0, fmt.Errorf("instance does not decode: %w", err)
+		}
+		if err := json.Unmarshal(solution, &t); err != nil {
+			return 0, fmt.Errorf("solution does not decode: %w", err)
+		}
+		return fn(in, t.Tour)
+	}}
+}
+
+// tourLength is the length of a tour of the instance under its edge
+// weights; a tour that is not a permutation of the points is an error.
+func tourLength(in Instance, tour []int) (float64, error) {
+	if !isPermutation(tour, len(in.Points)) {
+		return 0, errors.New("the tour does not visit every point exactly once")
+	}
+	d, err := distances(in)
+	if err != nil {
+		return 0, err
+	}
+	return d.length(tour), nil
 }
 
 func isPermutation(tour []int, n int) bool {
@@ -113,18 +173,67 @@ func isPermutation(tour []int, n int) bool {
 	return true
 }
 
+// metrics are the edge weight functions by EDGE_WEIGHT_TYPE, as TSPLIB
+// defines them (TSPLIB 95, section 2): nint(x) is int(x + 0.5).
+var metrics = map[string]func(a, b [2]float64) float64{
+	"EUC_2D": func(a, b [2]float64) float64 { return nint(math.Hypot(a[0]-b[0], a[1]-b[1])) },
+	"CEIL_2D": func(a, b [2]float64) float64 {
+		return math.Ceil(math.Hypot(a[0]-b[0], a[1]-b[1]))
+	},
+	// ATT: pseudo-Euclidean, rounded up when nint rounds down.
+	"ATT": func(a, b [2]float64) float64 {
+		dx, dy := a[0]-b[0], a[1]-b[1]
+		r := math.Sqrt((dx*dx + dy*dy) / 10)
+		t := nint(r)
+		if t < r {
+			t++
+		}
+		return t
+	},
+	"MAN_2D": func(a, b [2]float64) float64 { return nint(math.Abs(a[0]-b[0]) + math.Abs(a[1]-b[1])) },
+	"MAX_2D": func(a, b [2]float64) float64 {
+		return math.Max(nint(math.Abs(a[0]-b[0])), nint(math.Abs(a[1]-b[1])))
+	},
+	// EXACT_2D is not TSPLIB's: the Euclidean distance, unrounded.
+	"EXACT_2D": func(a, b [2]float64) float64 { return math.Hypot(a[0]-b[0], a[1]-b[1]) },
+}
+
+// nint is TSPLIB's rounding to the nearest integer, (int)(x + 0.5).
+func nint(x float64) float64 { return math.Floor(x + 0.5) }
+
+// edgeWeightTypes lists the supported EDGE_WEIGHT_TYPE values.
+func edgeWeightTypes() []string {
+	return slices.Sorted(maps.Keys(metrics))
+}
+
+// edgeWeightType is the instance's EDGE_WEIGHT_TYPE, EUC_2D when unset.
+func edgeWeightType(in Instance) string {
+	if in.EdgeWeightType == "" {
+		return "EUC_2D"
+	}
+	return in.EdgeWeightType
+}
+
 // dist is a distance matrix.
 type dist [][]float64
 
-func distances(pts [][2]float64) dist {
+// distances builds the instance's distance matrix; an EDGE_WEIGHT_TYPE
+// this example does not compute is an error naming the ones it does.
+func distances(in Instance) (dist, error) {
+	metric, ok := metrics[edgeWeightType(in)]
+	if !ok {
+		return nil, fmt.Errorf("edge weight type %q is not supported; supported: %s",
+			in.EdgeWeightType, strings.Join(edgeWeightTypes(), ", "))
+	}
+	pts := in.Points
 	d := make(dist, len(pts))
 	for i := range pts {
 		d[i] = make([]float64, len(pts))
 		for j := range pts {
-			d[i][j] = math.Hypot(pts[i][0]-pts[j][0], pts[i][1]-pts[j][1])
+			d[i][j] = metric(pts[i], pts[j])
 		}
 	}
-	return d
+	return d, nil
 }
 
 func (d dist) length(t []int) float64 {
@@ -160,7 +269,10 @@ func solveNearestNeighbour(ctx context.Context, in *solver.Input) (*job.Result, 
 	if err := in.DecodeInstance(&inst); err != nil {
 		return nil, err
 	}
-	d := distances(inst.Points)
+	d, err := distances(inst)
+	if err != nil {
+		return nil, job.Fail(err.Error(), nil)
+	}
 	t := nearestNeighbour(d)
 	l := d.length(t)
 	in.Logger().Info("nearest neighbour tour", "points", len(t), "length", round(l))
@@ -182,12 +294,16 @@ func solveILS(ctx context.Context, in *solver.Input) (*job.Result, error) {
 		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x7357))
-	d := distances(inst.Points)
+	d, err := distances(inst)
+	if err != nil {
+		return nil, job.Fail(err.Error(), nil)
+	}
 	start := time.Now()
 	log := in.Logger()
 
 	cur := nearestNeighbour(d)
-	log.Info("start from the nearest neighbour tour", "points", len(cur), "length", round(d.length(cur)), "seed", cfg.Seed)
+	log.Info("start from the nearest neighbour tour", "points", len(cur), "length", round(d.length(cur)),
+		"edge_weight_type", edgeWeightType(inst), "seed", cfg.Seed)
 	localSearch(ctx, d, cur)
 	best, bestLen := append([]int(nil), cur...), d.length(cur)
 	log.Info("local optimum (2-opt + or-opt)", "length", round(bestLen))

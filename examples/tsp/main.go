@@ -9,9 +9,11 @@
 //  3. the same search stopped with Cancel after a second: stopped, with
 //     the best tour so far.
 //
-// Run it with:
+// The points are random (integer coordinates, TSPLIB's EUC_2D distances:
+// Euclidean rounded to the nearest integer), or a TSPLIB file's:
 //
 //	go run ./examples/tsp [-n 300] [-seed 1] [-limit 3s]
+//	go run ./examples/tsp -tsplib examples/tsp/testdata/berlin52.tsp   # optimum 7542
 package main
 
 import (
@@ -19,15 +21,14 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/solvekit/solvekit"
+	"github.com/solvekit/solvekit/examples/internal/scaffold"
 	"github.com/solvekit/solvekit/job"
 )
 
@@ -35,34 +36,45 @@ func main() {
 	n := flag.Int("n", 300, "number of random points")
 	seed := flag.Uint64("seed", 1, "seed of the random points and of the search")
 	limit := flag.Duration("limit", 3*time.Second, "time limit of the timed run")
+	tsplib := flag.String("tsplib", "", "a TSPLIB .tsp file (TYPE: TSP, node coordinates) to solve instead of random points")
 	flag.Parse()
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
-	defer cancel()
-	if err := run(ctx, *n, *seed, *limit); err != nil {
-		fmt.Fprintln(os.Stderr, "tsp:", err)
-		os.Exit(1)
-	}
+	scaffold.Main("tsp", 50*time.Second, func(ctx context.Context) error {
+		instance, what, err := loadInstance(*tsplib, *n, *seed)
+		if err != nil {
+			return err
+		}
+		return run(ctx, instance, what, *seed, *limit)
+	})
 }
 
-func run(ctx context.Context, n int, seed uint64, limit time.Duration) error {
-	svc, err := solvekit.New(solvekit.Config{
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-	})
+// loadInstance reads the TSPLIB file, or makes n random points.
+func loadInstance(path string, n int, seed uint64) (json.RawMessage, string, error) {
+	if path == "" {
+		return randomPoints(n, seed), fmt.Sprintf("%d random points in a 1000 x 1000 square (EUC_2D), seed %d", n, seed), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	in, err := parseTSPLIB(f)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	b, err := json.Marshal(in)
+	return b, fmt.Sprintf("%s: %d points, %s", path, len(in.Points), in.EdgeWeightType), err
+}
+
+func run(ctx context.Context, instance json.RawMessage, what string, seed uint64, limit time.Duration) error {
+	// A Service on the embedded in-memory Redis, with a worker.
+	svc, stop, err := scaffold.Start(ctx, true, tspApp().Definition())
 	if err != nil {
 		return err
 	}
-	defer svc.Close()
-	if err := svc.Register(tspApp().Definition()); err != nil {
-		return err
-	}
-	workCtx, stopWork := context.WithCancel(ctx)
-	workDone := make(chan error, 1)
-	go func() { workDone <- svc.Work(workCtx) }()
-	defer func() { stopWork(); <-workDone }()
+	defer stop()
 
-	instance := randomPoints(n, seed)
 	config := json.RawMessage(fmt.Sprintf(`{"seed": %d}`, seed))
-	fmt.Printf("%d random points in a 1000 x 1000 square, seed %d\n", n, seed)
+	fmt.Println(what)
 
 	fmt.Println("\n== 1. nearest neighbour")
 	e, err := svc.Submit(ctx, solvekit.SubmitRequest{JobType: "tsp", Instance: instance, Config: config, Solver: "nn"})
@@ -119,7 +131,7 @@ func watch(ctx context.Context, svc *solvekit.Service, id string, stopAfter time
 			if e.Progress > 0 {
 				pct = fmt.Sprintf("%3.0f%%", 100*e.Progress)
 			}
-			line := fmt.Sprintf("%s  %s  incumbent=%s", pct, e.ProgressMsg, val(e.Objective))
+			line := fmt.Sprintf("%s  %s  incumbent=%s", pct, e.ProgressMsg, scaffold.Val(e.Objective, "%.1f"))
 			if line != last {
 				fmt.Printf("  %5.2fs  %s\n", time.Since(start).Seconds(), line)
 				last = line
@@ -141,27 +153,23 @@ func watch(ctx context.Context, svc *solvekit.Service, id string, stopAfter time
 }
 
 func report(ctx context.Context, svc *solvekit.Service, e *job.Execution, logLines int) error {
-	fmt.Printf("%-4s  state=%s solver_status=%s length=%s\n", e.Solver, e.State, e.SolverStatus, val(e.Objective))
+	fmt.Printf("%-4s  state=%s solver_status=%s length=%s\n", e.Solver, e.State, e.SolverStatus, scaffold.Val(e.Objective, "%.1f"))
 	if e.Error != nil {
 		return fmt.Errorf("execution failed: %s: %s", e.Error.Kind, e.Error.Message)
 	}
-	raw, err := svc.Solution(ctx, e.ID)
+	t, err := scaffold.Solution[Tour](ctx, svc, e.ID)
 	if err != nil {
-		return err
-	}
-	var t Tour
-	if err := json.Unmarshal(raw, &t); err != nil {
 		return err
 	}
 	head := make([]string, 0, 12)
 	for _, c := range t.Tour[:min(10, len(t.Tour))] {
 		head = append(head, fmt.Sprint(c))
 	}
-	fmt.Printf("      tour %s … (%d points), length %.1f\n", strings.Join(head, " "), len(t.Tour), t.Length)
+	fmt.Printf("      tour %s … (%d points), length %g\n", strings.Join(head, " "), len(t.Tour), t.Length)
 	for _, c := range e.Checks {
 		fmt.Printf("      check %s/%s warning=%t: %s\n", c.Stage, c.Name, c.IsWarning, c.Message)
 	}
-	fmt.Printf("      kpis length=%.1f gain_over_nn_pct=%.1f; log_json status_code=%v",
+	fmt.Printf("      kpis length=%g gain_over_nn_pct=%.1f; log_json status_code=%v",
 		e.KPIs["length"], e.KPIs["gain_over_nn_pct"], e.SolverLog["status_code"])
 	if it, ok := e.Stats["iterations"]; ok {
 		fmt.Printf(" iterations=%v", it)
@@ -177,7 +185,7 @@ func report(ctx context.Context, svc *solvekit.Service, e *job.Execution, logLin
 			fmt.Printf("      log … %d more\n", len(logs)-2*logLines)
 		}
 		if i < logLines || i >= len(logs)-logLines {
-			fmt.Printf("      log %s %s%s\n", l.Level, l.Message, attrs(l.Attrs))
+			fmt.Printf("      log %s %s%s\n", l.Level, l.Message, scaffold.Pairs(l.Attrs))
 		}
 	}
 	return nil
@@ -192,24 +200,4 @@ func randomPoints(n int, seed uint64) json.RawMessage {
 	}
 	b, _ := json.Marshal(inst)
 	return b
-}
-
-func val(p *float64) string {
-	if p == nil {
-		return "-"
-	}
-	return fmt.Sprintf("%.1f", *p)
-}
-
-func attrs(m map[string]any) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, " %s=%v", k, m[k])
-	}
-	return b.String()
 }

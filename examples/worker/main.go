@@ -61,7 +61,7 @@ func main() {
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
-	svc, err := solvekit.New(solvekit.Config{RedisURL: *url, Concurrency: *concurrency, Logger: logger})
+	svc, err := solvekit.New(context.Background(), solvekit.Config{RedisURL: *url, Concurrency: *concurrency, Logger: logger})
 	if err != nil {
 		logger.Error("start", "err", err)
 		os.Exit(1)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,13 +31,7 @@ const clusterSlots = 16384
 // miniredis has no cluster mode.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("SOLVEKIT_REQUIRE_REAL_REDIS") != "" {
-			t.Fatal("redistest: redis-server not found and SOLVEKIT_REQUIRE_REAL_REDIS is set")
-		}
-		t.Skip("redistest: no redis-server binary; a cluster needs real nodes")
-	}
+	bin := needBinary(t, "a cluster needs real nodes")
 	c := &Cluster{}
 	ports := make([]int, n)
 	for i := range ports {
@@ -47,12 +40,9 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(bin, "--port", fmt.Sprint(ports[i]), "--bind", "127.0.0.1",
-			"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
-			"--dir", dir, "--save", "", "--appendonly", "no", "--loglevel", "warning",
-			"--logfile", filepath.Join(dir, "redis.log"))
-		dieWithParent(cmd)
-		if err := cmd.Start(); err != nil {
+		cmd, err := spawn(bin, dir, "--port", fmt.Sprint(ports[i]), "--bind", "127.0.0.1",
+			"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"))
+		if err != nil {
 			t.Fatalf("redistest: start cluster node: %v", err)
 		}
 		t.Cleanup(func() {
@@ -64,9 +54,12 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	ctx := context.Background()
 	nodes := make([]*redis.Client, n)
 	for i, addr := range c.Addrs {
+		// A plain connection first, so that go-redis prints no dial errors.
+		if _, err := waitReady("tcp", addr, startWithin); err != nil {
+			t.Fatalf("redistest: cluster node %s did not answer within %s: %v", addr, startWithin, err)
+		}
 		nodes[i] = redis.NewClient(&redis.Options{Addr: addr})
 		defer nodes[i].Close()
-		waitUntil(t, 10*time.Second, "node "+addr+" answers", func() bool { return nodes[i].Ping(ctx).Err() == nil })
 	}
 	for i, node := range nodes {
 		lo, hi := i*clusterSlots/n, (i+1)*clusterSlots/n-1
@@ -79,7 +72,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 			}
 		}
 	}
-	waitUntil(t, 30*time.Second, "the cluster is up", func() bool {
+	waitUntil(t, startWithin, "the cluster is up", func() bool {
 		for _, node := range nodes {
 			info, err := node.ClusterInfo(ctx).Result()
 			if err != nil || infoField(info, "cluster_state") != "ok" ||

@@ -11,7 +11,9 @@ package redistest
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,11 +84,11 @@ func report(srv *Server) {
 // Start starts a private server: redis-server if it is on PATH, else
 // miniredis (an error instead when SOLVEKIT_REQUIRE_REAL_REDIS is set).
 func Start() (*Server, error) {
-	bin, err := exec.LookPath("redis-server")
+	bin, err := serverBinary()
 	if err != nil {
-		if os.Getenv("SOLVEKIT_REQUIRE_REAL_REDIS") != "" {
-			return nil, fmt.Errorf("redis-server not found and SOLVEKIT_REQUIRE_REAL_REDIS is set")
-		}
+		return nil, err
+	}
+	if bin == "" {
 		m := miniredis.NewMiniRedis()
 		m.ClockTTL(true)
 		if err := m.Start(); err != nil {
@@ -99,35 +101,104 @@ func Start() (*Server, error) {
 		return nil, err
 	}
 	sock := filepath.Join(dir, "redis.sock")
-	cmd := exec.Command(bin,
-		"--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
-		"--dir", dir, "--save", "", "--appendonly", "no",
-		"--databases", fmt.Sprint(databases), "--loglevel", "warning",
-		"--logfile", filepath.Join(dir, "redis.log"))
-	// Its output goes to its log file, not to ours: a server holding the
-	// test binary's stdout open would hang whoever reads it (go test's
-	// fuzzing coordinator waits for a killed worker's output to close).
-	// It dies with the test process (dieWithParent), so a killed test
-	// leaves no server behind.
-	dieWithParent(cmd)
-	if err := cmd.Start(); err != nil {
+	cmd, err := spawn(bin, dir, "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
+		"--databases", fmt.Sprint(databases))
+	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start redis-server: %w", err)
 	}
 	srv := &Server{Kind: "redis-server", network: "unix", addr: sock, cmd: cmd, dir: dir}
-	deadline := time.Now().Add(10 * time.Second)
+	version, err := waitReady("unix", sock, startWithin)
+	if err != nil {
+		srv.Stop()
+		log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
+		return nil, fmt.Errorf("redis-server did not answer within %s: %v\n%s", startWithin, err, log)
+	}
+	srv.Version = version
+	return srv, nil
+}
+
+// serverBinary returns the redis-server on PATH, or "" when there is
+// none; a missing one is an error when SOLVEKIT_REQUIRE_REAL_REDIS is set.
+func serverBinary() (string, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err == nil {
+		return bin, nil
+	}
+	if os.Getenv("SOLVEKIT_REQUIRE_REAL_REDIS") != "" {
+		return "", errors.New("redis-server not found and SOLVEKIT_REQUIRE_REAL_REDIS is set")
+	}
+	return "", nil
+}
+
+// spawn starts redis-server bin with args and the settings every private
+// server shares: its files in dir, nothing saved, warnings only. Its
+// output goes to its log file, not to ours: a server holding the test
+// binary's stdout open would hang whoever reads it (go test's fuzzing
+// coordinator waits for a killed worker's output to close). It dies with
+// the test process (dieWithParent), so a killed test leaves no server
+// behind.
+func spawn(bin, dir string, args ...string) (*exec.Cmd, error) {
+	cmd := exec.Command(bin, append(args, "--dir", dir, "--save", "", "--appendonly", "no",
+		"--loglevel", "warning", "--logfile", filepath.Join(dir, "redis.log"))...)
+	dieWithParent(cmd)
+	return cmd, cmd.Start()
+}
+
+// Spawn starts one more redis-server for t alone, beside the shared one:
+// listening only on the unix socket dir/name, its files in dir (a data
+// set one saves there is what the next one spawned on dir loads), with
+// args added to its settings. It returns the socket's path and a kill
+// that stops the server at once; kill runs when t ends too. It fails t
+// when there is no redis-server binary.
+func Spawn(t testing.TB, dir, name string, args ...string) (sock string, kill func()) {
+	t.Helper()
+	bin, err := serverBinary()
+	if err == nil && bin == "" {
+		err = errors.New("no redis-server binary")
+	}
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	sock = filepath.Join(dir, name)
+	cmd, err := spawn(bin, dir, append([]string{"--port", "0", "--unixsocket", sock, "--unixsocketperm", "700"}, args...)...)
+	if err != nil {
+		t.Fatalf("redistest: start redis-server: %v", err)
+	}
+	var once sync.Once
+	kill = func() { once.Do(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }) }
+	t.Cleanup(kill)
+	return sock, kill
+}
+
+// startWithin bounds the wait for a starting redis-server: generous, for
+// a loaded machine; only a server that never comes up takes this long.
+const startWithin = time.Minute
+
+// waitReady waits until a starting server at network/addr answers INFO
+// and returns its version. It waits for a plain connection first: a
+// go-redis client that cannot dial prints "failed to dial" to stderr,
+// which was noise at the start of every test package on a loaded machine.
+func waitReady(network, addr string, within time.Duration) (string, error) {
+	deadline := time.Now().Add(within)
 	for {
-		c := redis.NewClient(&redis.Options{Network: "unix", Addr: sock})
+		conn, err := net.DialTimeout(network, addr, time.Second)
+		if err != nil {
+			if time.Now().After(deadline) {
+				return "", err
+			}
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		conn.Close()
+		c := redis.NewClient(&redis.Options{Network: network, Addr: addr})
 		info, err := c.Info(bgctx, "server").Result()
 		c.Close()
 		if err == nil {
-			srv.Version = infoField(info, "redis_version")
-			return srv, nil
+			return infoField(info, "redis_version"), nil
 		}
 		if time.Now().After(deadline) {
-			srv.Stop()
-			log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
-			return nil, fmt.Errorf("redis-server did not answer within 10s: %v\n%s", err, log)
+			return "", err
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -200,4 +271,29 @@ func Client(t testing.TB) *redis.Client {
 	c := redis.NewClient(srv.Options(srv.DB(t)))
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// Stoppable starts a redis-server of the test's own, which the test may
+// stop to see an outage, and returns a client on its database 1 with
+// poolSize connections that dials once per attempt (so a stopped server
+// costs few failed dials and log lines), and the stop function. It skips
+// the test where only miniredis is available. The server is stopped when
+// the test ends, if the test did not stop it.
+func Stoppable(t testing.TB, poolSize int) (rdb *redis.Client, stop func()) {
+	t.Helper()
+	if Current(t).Kind == "miniredis" {
+		t.Skip("needs redis-server")
+	}
+	srv, err := Start()
+	if err != nil {
+		t.Fatalf("redistest: start a stoppable redis-server: %v", err)
+	}
+	var once sync.Once
+	stop = func() { once.Do(srv.Stop) }
+	t.Cleanup(stop)
+	opts := srv.Options(1)
+	opts.PoolSize, opts.DialerRetries = poolSize, 1
+	rdb = redis.NewClient(opts)
+	t.Cleanup(func() { rdb.Close() })
+	return rdb, stop
 }

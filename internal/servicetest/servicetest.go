@@ -5,59 +5,39 @@ package servicetest
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvekit/solvekit"
+	"github.com/solvekit/solvekit/internal/patience"
 	"github.com/solvekit/solvekit/internal/redistest"
 	"github.com/solvekit/solvekit/job"
+	"github.com/solvekit/solvekit/solvekittest"
 )
 
 // Start returns a Service with defs registered and a worker (concurrency 4)
 // running on a fresh database of the private Redis; both stop when t ends.
+// It is solvekittest.Start on that database.
 func Start(t *testing.T, defs ...*job.Definition) *solvekit.Service {
 	t.Helper()
-	srv := redistest.Current(t)
-	rdb := redis.NewClient(srv.Options(srv.DB(t)))
-	t.Cleanup(func() { rdb.Close() })
-	svc, err := solvekit.New(solvekit.Config{
-		Redis:       rdb,
-		Concurrency: 4,
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	require.NoError(t, err)
-	require.NoError(t, svc.Register(defs...))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = svc.Work(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		require.NoError(t, svc.Close())
-	})
-	return svc
+	return solvekittest.Start(t, solvekittest.Options{Config: solvekit.Config{Redis: redistest.Client(t)}}, defs...)
 }
 
-// Wait waits for an execution to end, failing t after within.
+// Wait waits for an execution to end, failing t after within (what the
+// wait takes on an idle machine) stretched by patience.Scale.
 func Wait(t *testing.T, svc *solvekit.Service, id string, within time.Duration) *job.Execution {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	e, err := svc.Wait(ctx, id)
-	require.NoError(t, err, "execution %s did not finish within %s: %+v", id, within, e)
-	return e
+	return solvekittest.Wait(t, svc, id, patience.Scale(within))
 }
 
 // WaitIncumbent polls until the execution runs and has stored an incumbent
 // (its record then carries the incumbent's objective); it fails t if the
-// execution ends first or within passes.
+// execution ends first or within (stretched by patience.Scale) passes.
 func WaitIncumbent(t *testing.T, svc *solvekit.Service, id string, within time.Duration) *job.Execution {
 	t.Helper()
+	within = patience.Scale(within)
 	deadline := time.Now().Add(within)
 	for {
 		e, err := svc.Get(context.Background(), id)

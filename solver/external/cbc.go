@@ -2,13 +2,13 @@ package external
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io/fs"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/solvekit/solvekit/job"
 	"github.com/solvekit/solvekit/solver"
@@ -25,10 +25,7 @@ import (
 // still writes its best solution; after the grace period its process group
 // is killed and the best objective from the log is kept.
 func CBC(opts ...Option) solver.Solver {
-	o := newOptions(opts)
-	return solver.SolverFunc(func(ctx context.Context, in *solver.Input) (*job.Result, error) {
-		return solveWith(ctx, in, cbcEngine, o)
-	})
+	return engineSolver(cbcEngine, opts)
 }
 
 var cbcEngine = &engine{
@@ -38,6 +35,7 @@ var cbcEngine = &engine{
 	args:    cbcArgs,
 	parse:   parseCBCLine,
 	readSol: func(r *runSpec) (*fileSolution, error) { return readCBCSolution(r.solPath) },
+	told:    func(limit time.Duration) time.Duration { return limit }, // seconds with decimals
 }
 
 func cbcArgs(r *runSpec) []string {

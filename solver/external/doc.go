@@ -8,8 +8,11 @@
 //
 // Each solve runs in its own workspace directory (removed afterwards unless
 // WithKeepWorkspace), in its own process group, with the time left passed
-// to the solver (CBC "seconds", glpsol --tmlim) minus a little headroom so
-// it stops on its own and writes its solution before the deadline. The
+// to the solver (CBC "seconds", glpsol --tmlim in whole seconds, rounded
+// down) minus a little headroom so it stops on its own and writes its
+// solution before the deadline; glpsol with less than a second left is
+// stopped at the deadline instead. An MPS model glpsol cannot read as free
+// MPS is read again as fixed MPS. The
 // process's stdout and stderr go to the job's logger line by line as they
 // come (slog Info records with attributes stream=stdout|stderr and
 // solver=cbc|glpk); CBC is run under "stdbuf -oL" when available because
@@ -17,7 +20,8 @@
 // published as incumbents; node reports fill the structured solver.Log.
 //
 // Stopping: when the context is cancelled (or its deadline passes and the
-// solver has not stopped within a second) the process group gets SIGINT,
+// solver, told the limit, has not stopped within a second; a glpsol that
+// could not be told it, at once) the process group gets SIGINT,
 // then SIGKILL after the grace period (WithGracePeriod, default 5 s). CBC
 // handles SIGINT by ending the search and writing its best solution, which
 // is returned with status feasible (stop) or time_limit (deadline). glpsol

@@ -16,7 +16,7 @@ import (
 // compiled but not run by go test; the package's tests run the same path.
 func Example() {
 	ctx := context.Background()
-	svc, err := solvekit.New(solvekit.Config{})
+	svc, err := solvekit.New(context.Background(), solvekit.Config{})
 	if err != nil {
 		panic(err)
 	}
@@ -24,7 +24,11 @@ func Example() {
 	if err := svc.Register(external.MIPApp("mip").Definition()); err != nil {
 		panic(err)
 	}
-	go svc.Work(ctx)
+	go func() {
+		if err := svc.Work(ctx); err != nil {
+			panic(err) // the queue server could not start
+		}
+	}()
 
 	model := external.Model{Format: "lp", Model: `Maximize
  obj: 3 x + 2 y

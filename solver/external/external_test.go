@@ -6,15 +6,18 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/solvekit/solvekit/internal/patience"
 	"github.com/solvekit/solvekit/job"
 	"github.com/solvekit/solvekit/solver"
 	"github.com/solvekit/solvekit/solver/external"
@@ -100,11 +103,7 @@ func TestSmallModelsSolveToHandOptimum(t *testing.T) {
 	for _, engine := range []string{"cbc", "glpk", "mip.cbc", "mip.glpk"} {
 		for _, tc := range cases {
 			t.Run(engine+"/"+tc.name, func(t *testing.T) {
-				if strings.HasSuffix(engine, "cbc") {
-					needCBC(t)
-				} else {
-					needGLPK(t)
-				}
+				needEngine(t, engine)
 				h := newHarness(t, tc.model, `{"solver":"`+engine+`"}`)
 				res, err := h.run(t, context.Background())
 				require.NoError(t, err)
@@ -153,11 +152,7 @@ func TestInfeasibleAndUnbounded(t *testing.T) {
 			{"unbounded-lp", unbounded, job.StatusUnbounded},
 		} {
 			t.Run(engine+"/"+tc.name, func(t *testing.T) {
-				if engine == "cbc" {
-					needCBC(t)
-				} else {
-					needGLPK(t)
-				}
+				needEngine(t, engine)
 				h := newHarness(t, external.Model{Format: "lp", Model: tc.model}, `{"solver":"`+engine+`"}`)
 				res, err := h.run(t, context.Background())
 				require.NoError(t, err)
@@ -192,7 +187,8 @@ func TestCBCStopKeepsIncumbent(t *testing.T) {
 	took := time.Since(start)
 	t.Logf("stopped after %v (stop requested %v after start)", took, stopAt.Sub(start))
 	require.False(t, stopAt.IsZero(), "CBC published no incumbent")
-	require.Less(t, time.Since(stopAt), 4*time.Second, "CBC did not stop promptly on SIGINT")
+	_, killed := h.log.first("killing its process group")
+	require.False(t, killed, "CBC did not stop on SIGINT within the grace period")
 
 	incs := h.rep.all()
 	require.NotEmpty(t, incs)
@@ -216,20 +212,42 @@ func TestCBCStopKeepsIncumbent(t *testing.T) {
 }
 
 // TestCBCTimeLimitStreamsLog runs CBC with config time_limit 3 on the hard
-// knapsack: it must stop on time with status time_limit and a feasible
-// solution, and its log lines must reach the job log while it runs, not in
-// a burst at exit.
+// knapsack: it must stop by itself with status time_limit and a feasible
+// solution, and its log lines and incumbents must reach the job while CBC
+// still runs, not in a burst at exit.
 func TestCBCTimeLimitStreamsLog(t *testing.T) {
 	needCBC(t)
 	k := newMKP(200, 15, 7)
 	h := newHarness(t, external.Model{Format: "mps", Model: k.MPS()}, `{"solver":"cbc","time_limit":3}`)
+	// Whether CBC still ran when its first solution line was logged and
+	// when its first incumbent was published: events, not durations.
+	var lineWhileRunning, incWhileRunning *bool
+	h.log.onLine = func(r record) {
+		if lineWhileRunning == nil && strings.Contains(r.msg, "Integer solution of") {
+			running := childRunning("cbc")
+			lineWhileRunning = &running
+		}
+	}
+	h.rep.onInc = func(incumbent) {
+		if incWhileRunning == nil {
+			running := childRunning("cbc")
+			incWhileRunning = &running
+		}
+	}
+	// A bound only for a CBC that ignores its limit: it is then stopped,
+	// which the "stopping solver" check below reports.
+	ctx, cancel := context.WithTimeout(context.Background(), patience.Scale(time.Minute))
+	defer cancel()
 	start := time.Now()
-	res, err := h.run(t, context.Background())
+	// CBC checks its limit now and then: on a loaded machine it may stop
+	// well past it, which is still stopping by itself.
+	res, err := h.run(t, ctx, external.WithSettle(patience.Scale(2*time.Second)))
 	require.NoError(t, err)
 	end := time.Now()
 	t.Logf("time-limited solve took %v", end.Sub(start))
 	require.GreaterOrEqual(t, end.Sub(start), 2*time.Second)
-	require.Less(t, end.Sub(start), 6*time.Second)
+	_, stopped := h.log.first("stopping solver")
+	require.False(t, stopped, "CBC did not stop at its own time limit")
 
 	require.Equal(t, job.StatusTimeLimit, res.Status)
 	sol := solution(t, res)
@@ -242,11 +260,12 @@ func TestCBCTimeLimitStreamsLog(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, "stdout", first.attrs["stream"])
 	require.Equal(t, "cbc", first.attrs["solver"])
-	lag := end.Sub(first.at)
-	t.Logf("first incumbent line logged %v after start, %v before the solve ended", first.at.Sub(start), lag)
-	require.Greater(t, lag, 1500*time.Millisecond, "CBC's output was not streamed while it ran")
+	t.Logf("first incumbent line logged %v after start, %v before the solve ended", first.at.Sub(start), end.Sub(first.at))
+	require.NotNil(t, lineWhileRunning)
+	require.True(t, *lineWhileRunning, "CBC's output was not streamed while it ran")
 	require.NotEmpty(t, h.rep.all())
-	require.Less(t, h.rep.all()[0].at.Sub(start), 1500*time.Millisecond, "incumbents are published while CBC runs")
+	require.NotNil(t, incWhileRunning)
+	require.True(t, *incWhileRunning, "incumbents are published while CBC runs")
 }
 
 // TestGLPKDeadline gives GLPK a 3 s job deadline: it is told a shorter
@@ -261,7 +280,6 @@ func TestGLPKDeadline(t *testing.T) {
 	res, err := h.run(t, ctx)
 	require.NoError(t, err)
 	t.Logf("deadline solve took %v", time.Since(start))
-	require.Less(t, time.Since(start), 5*time.Second)
 	require.Equal(t, job.StatusTimeLimit, res.Status)
 	sol := solution(t, res)
 	require.NotEmpty(t, sol.Variables, "GLPK stops itself at --tmlim and writes its solution")
@@ -279,7 +297,10 @@ func TestGLPKStopKeepsLogIncumbent(t *testing.T) {
 	h := newHarness(t, external.Model{Format: "mps", Model: k.MPS()}, `{"solver":"glpk"}`)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	time.AfterFunc(1500*time.Millisecond, cancel)
+	// The stop comes half a second after GLPK's first incumbent (an event;
+	// a fixed timer could fire before it on a loaded machine).
+	var once sync.Once
+	h.rep.onInc = func(incumbent) { once.Do(func() { time.AfterFunc(500*time.Millisecond, cancel) }) }
 	res, err := h.run(t, ctx)
 	require.NoError(t, err)
 	require.Equal(t, job.StatusFeasible, res.Status)
@@ -318,7 +339,7 @@ wait
 	start := time.Now()
 	res, err := h.run(t, ctx, external.WithCBCBinary(script), external.WithGracePeriod(300*time.Millisecond))
 	require.NoError(t, err)
-	require.Less(t, time.Since(start), 3*time.Second)
+	t.Logf("stubborn solver handled in %v", time.Since(start))
 	require.Equal(t, job.StatusFeasible, res.Status)
 	require.InDelta(t, 7, *res.Objective, 1e-9, "maximisation: CBC's -7 is 7")
 
@@ -326,7 +347,7 @@ wait
 	require.True(t, ok)
 	pid, err := strconv.Atoi(strings.TrimPrefix(childLine.msg, "child "))
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return processGone(pid) }, 2*time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return processGone(pid) }, patience.Scale(2*time.Second), 20*time.Millisecond,
 		"the solver's child %d survived", pid)
 	_, ok = h.log.first("killing its process group")
 	require.True(t, ok)
@@ -344,6 +365,32 @@ func processGone(pid int) bool {
 	}
 	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
 	return len(f) > 0 && f[0] == "Z"
+}
+
+// childRunning reports whether a child process of this test named name
+// runs (a zombie, exited but not yet reaped, does not count).
+func childRunning(name string) bool {
+	me := strconv.Itoa(os.Getpid())
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		f := strings.Fields(s[end+1:]) // state, ppid, ...
+		if s[open+1:end] == name && len(f) > 1 && f[1] == me && f[0] != "Z" {
+			return true
+		}
+	}
+	return false
 }
 
 // TestDeadlineInterruptsSolver runs a fake CBC that ignores its time
@@ -367,7 +414,6 @@ while :; do sleep 0.05; done
 	require.NoError(t, err)
 	took := time.Since(start)
 	require.Greater(t, took, 1900*time.Millisecond, "the solver gets a settle second past the deadline")
-	require.Less(t, took, 3*time.Second)
 	require.Equal(t, job.StatusTimeLimit, res.Status)
 	require.Equal(t, map[string]float64{"a": 1, "b": 1}, solution(t, res).Variables)
 	require.InDelta(t, 9, *res.Objective, 1e-9)
@@ -423,11 +469,7 @@ func TestGarbageModelFails(t *testing.T) {
 	garbage := external.Model{Format: "lp", Model: "Minimize\n obj: x +\nSubject To\n c1: x >= \nEnd\n"}
 	for _, engine := range []string{"cbc", "glpk"} {
 		t.Run(engine, func(t *testing.T) {
-			if engine == "cbc" {
-				needCBC(t)
-			} else {
-				needGLPK(t)
-			}
+			needEngine(t, engine)
 			h := newHarness(t, garbage, `{"solver":"`+engine+`"}`)
 			res, err := h.run(t, context.Background())
 			if err == nil {
@@ -466,4 +508,16 @@ func TestKeepWorkspace(t *testing.T) {
 	entries, err = os.ReadDir(dir)
 	require.NoError(t, err)
 	require.Len(t, entries, 1)
+}
+
+// TestChildRunning checks the helper the streaming test relies on.
+func TestChildRunning(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	require.NoError(t, cmd.Start())
+	require.True(t, childRunning("sleep"))
+	require.NoError(t, cmd.Process.Kill())
+	require.Eventually(t, func() bool { return !childRunning("sleep") }, patience.Scale(2*time.Second), 10*time.Millisecond,
+		"a killed child is a zombie until reaped: not running")
+	_ = cmd.Wait()
+	require.False(t, childRunning("sleep"))
 }

@@ -2,7 +2,6 @@ package external
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,42 +19,67 @@ import (
 // GLPK returns a solver that runs GLPK's glpsol (Debian package glpk-utils)
 // on a Model instance.
 //
-// It runs "glpsol --lp|--freemps model [--max|--min] [--tmlim N] [args] -w
-// solution.txt --wglp names.glp": the solution is read from GLPK's
-// machine-readable solution file (-w) and the variable names from the
-// problem written in GLPK format, which is robust to long names (the
-// printable -o report wraps them). glpsol stops on its own at the time
-// limit (whole seconds, rounded down, at least 1) and writes its best
-// solution; it has
-// no graceful stop on a signal, so a stopped glpsol keeps only the best
-// objective read from its log ("variables" absent).
+// It runs "glpsol --lp|--freemps|--mps model [--max|--min] [--tmlim N]
+// [args] -w solution.txt --wglp names.glp": the solution is read from
+// GLPK's machine-readable solution file (-w) and the variable names from
+// the problem written in GLPK format, which is robust to long names (the
+// printable -o report wraps them). An MPS model is read as free MPS first;
+// if glpsol cannot read it so, it is read again as fixed MPS (fields in
+// fixed columns, names that may contain spaces; glpsol drops the spaces
+// from the names, as CBC does).
+//
+// glpsol takes its time limit in whole seconds: it is told the time left
+// (less a little headroom) rounded down, stops on its own and writes its
+// best solution. With less than a second left it cannot be told, so it is
+// stopped at the deadline instead. glpsol has no graceful stop on a
+// signal: a stopped glpsol (a stop, or a deadline under a second) keeps
+// only the best objective read from its log ("variables" absent).
 func GLPK(opts ...Option) solver.Solver {
-	o := newOptions(opts)
-	return solver.SolverFunc(func(ctx context.Context, in *solver.Input) (*job.Result, error) {
-		return solveWith(ctx, in, glpkEngine, o)
-	})
+	return engineSolver(glpkEngine, opts)
 }
 
 var glpkEngine = &engine{
-	name:    "glpk",
-	pkg:     "glpk-utils",
-	binary:  func(o *options) string { return o.glpkBinary },
-	args:    glpkArgs,
-	parse:   parseGLPKLine,
-	readSol: readGLPKSolution,
+	name:     "glpk",
+	pkg:      "glpk-utils",
+	binary:   func(o *options) string { return o.glpkBinary },
+	args:     glpkArgs,
+	parse:    parseGLPKLine,
+	readSol:  readGLPKSolution,
+	told:     glpkLimit,
+	fallback: glpkFixedMPS,
+}
+
+// glpkLimit is the time limit glpsol is told for a wanted limit: whole
+// seconds, rounded down (--tmlim); 0 under a second.
+func glpkLimit(limit time.Duration) time.Duration { return limit.Truncate(time.Second) }
+
+// glpkFixedMPS switches an MPS model glpsol could not read as free MPS to
+// fixed MPS, and reports whether it did.
+func glpkFixedMPS(r *runSpec, t *tracker) bool {
+	if r.model.format != FormatMPS || r.fixedMPS || !t.readError {
+		return false
+	}
+	r.fixedMPS = true
+	return true
 }
 
 func glpkArgs(r *runSpec) []string {
 	in := "--freemps"
-	if r.model.format == FormatLP {
+	switch {
+	case r.model.format == FormatLP:
 		in = "--lp"
+	case r.fixedMPS:
+		in = "--mps"
 	}
 	args := []string{in, r.modelPath}
 	if r.model.flag {
 		args = append(args, "--"+r.model.sense)
 	}
 	if r.limit > 0 {
-		args = append(args, "--tmlim", strconv.Itoa(max(1, int(r.limit/time.Second))))
+		// Under a second glpsol is stopped at the deadline; --tmlim 1
+		// only bounds a glpsol whose worker died.
+		secs := max(1, int(glpkLimit(r.limit)/time.Second))
+		args = append(args, "--tmlim", strconv.Itoa(secs))
 	}
 	args = append(args, r.extra...)
 	return append(args, "-w", r.solPath, "--wglp", r.namesPath)
@@ -71,6 +95,8 @@ var (
 	glpkLP        = regexp.MustCompile(`^[* ]\s*\d+: obj = \s*(\S+)`)
 	glpkTime      = regexp.MustCompile(`^Time used:\s+(\S+) secs`)
 	glpkStatus    = regexp.MustCompile(`^[A-Z][A-Z ;]*(SOLUTION|LIMIT|TERMINATED)[A-Z ;]*$`)
+	// glpsol could not read the model file ("MPS file processing error").
+	glpkReadError = regexp.MustCompile(`^(MPS|CPLEX LP) file processing error`)
 )
 
 // parseGLPKLine reads one line of glpsol's output (values in the model's
@@ -105,6 +131,10 @@ func parseGLPKLine(t *tracker, line string) {
 	}
 	if m := glpkLP.FindStringSubmatch(line); m != nil {
 		t.lastLP = num(m[1])
+		return
+	}
+	if glpkReadError.MatchString(line) {
+		t.readError = true
 		return
 	}
 	t.in.Log.Update(func(l *solver.Log) {

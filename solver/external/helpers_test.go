@@ -36,6 +36,16 @@ func needBinary(t *testing.T, bin, pkg string) {
 func needCBC(t *testing.T)  { needBinary(t, "cbc", "coinor-cbc") }
 func needGLPK(t *testing.T) { needBinary(t, "glpsol", "glpk-utils") }
 
+// needEngine skips t without the binary of engine: CBC for a name that
+// ends in "cbc" ("cbc", "mip.cbc"), GLPK otherwise.
+func needEngine(t *testing.T, engine string) {
+	if strings.HasSuffix(engine, "cbc") {
+		needCBC(t)
+	} else {
+		needGLPK(t)
+	}
+}
+
 // record is one stored log record.
 type record struct {
 	at    time.Time

@@ -96,6 +96,14 @@ type engine struct {
 	args    func(r *runSpec) []string
 	parse   func(t *tracker, line string)
 	readSol func(r *runSpec) (*fileSolution, error)
+	// told is the time limit the solver is given for a wanted limit, as
+	// its options can express it; 0 means it cannot be told one that ends
+	// in time, and is stopped at the deadline instead.
+	told func(limit time.Duration) time.Duration
+	// fallback, if set, adjusts r after a run that failed without a
+	// solution and reports whether to run again (GLPK: fixed MPS after
+	// free MPS).
+	fallback func(r *runSpec, t *tracker) bool
 }
 
 // runSpec is one solve's files and parameters.
@@ -105,7 +113,8 @@ type runSpec struct {
 	solPath   string
 	namesPath string
 	model     prepared
-	limit     time.Duration // limit given to the solver; 0 = none
+	limit     time.Duration // limit wanted for the solver; 0 = none
+	fixedMPS  bool          // GLPK: read the MPS model as fixed MPS
 	extra     []string
 }
 
@@ -123,6 +132,14 @@ type fileSolution struct {
 func errMissingBinary(e *engine, bin string, err error) error {
 	return fmt.Errorf("external: %s binary %q not found (install the Debian package %s, or set its path with the %s option): %w",
 		e.name, bin, e.pkg, map[string]string{"cbc": "WithCBCBinary", "glpk": "WithGLPKBinary"}[e.name], err)
+}
+
+// engineSolver is the solver.Solver that runs engine e with opts.
+func engineSolver(e *engine, opts []Option) solver.Solver {
+	o := newOptions(opts)
+	return solver.SolverFunc(func(ctx context.Context, in *solver.Input) (*job.Result, error) {
+		return solveWith(ctx, in, e, o)
+	})
 }
 
 // solveWith runs engine e on the instance in in.
@@ -161,16 +178,10 @@ func solveWith(ctx context.Context, in *solver.Input, e *engine, o *options) (*j
 		return nil, fmt.Errorf("external: write model: %w", err)
 	}
 
-	// The solver gets the time left minus a little headroom, so that it
-	// stops on its own (and writes its solution) before the deadline.
 	if in.TimeLimit > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, in.TimeLimit)
 		defer cancel()
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		left := time.Until(dl)
-		r.limit = max(left-min(time.Second, left/10), time.Millisecond)
 	}
 	if e.name == "cbc" {
 		r.extra = o.cbcArgs
@@ -182,11 +193,42 @@ func solveWith(ctx context.Context, in *solver.Input, e *engine, o *options) (*j
 	if ctx.Err() != nil { // stopped before it started
 		return t.decide(ctx, nil, false), nil
 	}
+	setLimit(ctx, r)
 	res, err := execute(ctx, bin, e, r, o, t, logger)
+	if err != nil && ctx.Err() == nil && e.fallback != nil && e.fallback(r, t) {
+		logger.Info(fmt.Sprintf("%s could not read the model as free MPS; reading it as fixed MPS", e.name))
+		first := err
+		t = newTracker(in, r.model.sense, logger)
+		setLimit(ctx, r)
+		if res, err = execute(ctx, bin, e, r, o, t, logger); err != nil && t.readError {
+			return nil, job.Fail(fmt.Sprintf("%s could read the model neither as free nor as fixed MPS (see the output)", e.name),
+				map[string]any{"output": failureOutput(err), "free_mps_output": failureOutput(first)})
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// setLimit gives the solver the time left minus a little headroom, so that
+// it stops on its own (and writes its solution) before the deadline.
+func setLimit(ctx context.Context, r *runSpec) {
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		r.limit = max(left-min(time.Second, left/10), time.Millisecond)
+	}
+}
+
+// failureOutput is the solver output a failed run reported, if any.
+func failureOutput(err error) any {
+	var f *job.Failure
+	if errors.As(err, &f) {
+		if d, ok := f.Details.(map[string]any); ok {
+			return d["output"]
+		}
+	}
+	return nil
 }
 
 // execute runs the process and turns its files and log into a Result.
@@ -255,9 +297,10 @@ func execute(ctx context.Context, bin string, e *engine, r *runSpec, o *options,
 	case waitErr = <-waited:
 	case <-ctx.Done():
 		exited := false
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) && r.limit > 0 {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) && r.limit > 0 && e.told(r.limit) > 0 {
 			// The solver was told the limit: give it a moment to stop on
-			// its own and write its solution.
+			// its own and write its solution. (One that could not be
+			// told, glpsol under a second, is stopped at once.)
 			select {
 			case waitErr = <-waited:
 				exited = true
@@ -379,6 +422,7 @@ type tracker struct {
 	incWarned    bool
 
 	timeLimit, infeasible, unbounded bool
+	readError                        bool     // the solver could not read the model
 	lastLP                           *float64 // GLPK: last simplex objective
 }
 

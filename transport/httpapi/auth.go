@@ -12,7 +12,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/solvekit/solvekit/job"
-	"github.com/solvekit/solvekit/store"
+	"github.com/solvekit/solvekit/transport/api"
+	"github.com/solvekit/solvekit/transport/httpapi/internal/users"
 )
 
 var errConflict = job.ErrConflict
@@ -36,7 +37,7 @@ type claims struct {
 	TV int `json:"tv"`
 }
 
-func (h *handler) issueToken(u *store.User) (string, time.Time, error) {
+func (h *handler) issueToken(u *users.User) (string, time.Time, error) {
 	now := time.Now()
 	exp := now.Add(h.opts.TokenTTL)
 	c := claims{
@@ -67,7 +68,7 @@ func (h *handler) parseToken(ctx context.Context, tok string) (*Principal, error
 		return nil, unauthorized("invalid token: the account is gone, disabled or its password changed")
 	}
 	exp := c.ExpiresAt.Time.UTC()
-	return &Principal{ID: u.ID, Username: u.Username, Role: Role(u.Role), Source: "jwt", ExpiresAt: &exp}, nil
+	return &Principal{ID: u.ID, Username: u.Username, Role: api.Role(u.Role), Source: "jwt", ExpiresAt: &exp}, nil
 }
 
 // credential returns the bearer token or key the request carries.
@@ -91,13 +92,18 @@ func (h *handler) authenticate(rt *route, r *http.Request) (*Principal, error) {
 	if a := h.opts.Authenticator; a != nil {
 		p, err := a.Authenticate(r)
 		if err != nil {
-			var je *job.Error
-			if errors.As(err, &je) {
+			if _, ok := errors.AsType[*job.Error](err); ok {
 				return nil, err
 			}
 			return nil, unauthorized("%v", err)
 		}
 		if p != nil {
+			if strings.TrimSpace(p.ID) == "" {
+				// An empty ID would own nothing and match every owner
+				// filter left empty: refuse rather than widen access.
+				return nil, fmt.Errorf("httpapi: the Authenticator returned a principal without an ID (username %q, role %q); "+
+					"refusing the request: every principal needs the ID that owns its objects", p.Username, p.Role)
+			}
 			if !p.Role.Valid() {
 				return nil, forbidden("principal %q has no valid role", p.ID)
 			}
@@ -112,13 +118,13 @@ func (h *handler) authenticate(rt *route, r *http.Request) (*Principal, error) {
 	switch {
 	case tok == "":
 		return nil, unauthorized("credentials required: send Authorization: Bearer <token>")
-	case strings.HasPrefix(tok, store.JobKeyPrefix):
+	case strings.HasPrefix(tok, users.JobKeyPrefix):
 		id := r.PathValue("id")
 		if !rt.jobKey || !uuidPattern.MatchString(id) {
 			return nil, forbidden("a job key only grants access to its own execution")
 		}
 		id = strings.ToLower(id)
-		ok, err := h.st.CheckJobKey(ctx, id, tok)
+		ok, err := h.svc.CheckJobKey(ctx, id, tok)
 		if err != nil {
 			return nil, err
 		}
@@ -128,16 +134,15 @@ func (h *handler) authenticate(rt *route, r *http.Request) (*Principal, error) {
 		return &Principal{ID: "job:" + id, Source: "job_key", ExecutionID: id}, nil
 	case h.opts.DisableBuiltinAuth:
 		return nil, unauthorized("invalid credentials")
-	case strings.HasPrefix(tok, store.APIKeyPrefix):
-		k, err := h.st.LookupAPIKey(ctx, tok)
+	case strings.HasPrefix(tok, users.APIKeyPrefix):
+		_, u, err := h.users.LookupAPIKey(ctx, tok)
 		if err != nil {
 			return nil, err
 		}
-		u, err := h.users.GetUser(ctx, k.UserID)
-		if err != nil || u.Disabled {
+		if u == nil || u.Disabled {
 			return nil, unauthorized("invalid API key")
 		}
-		return &Principal{ID: u.ID, Username: u.Username, Role: Role(u.Role), Source: "api_key"}, nil
+		return &Principal{ID: u.ID, Username: u.Username, Role: api.Role(u.Role), Source: "api_key"}, nil
 	case strings.HasPrefix(tok, "bt_"):
 		ok, err := h.users.CheckBootstrapToken(ctx, tok)
 		if err != nil {
@@ -146,108 +151,15 @@ func (h *handler) authenticate(rt *route, r *http.Request) (*Principal, error) {
 		if !ok {
 			return nil, unauthorized("invalid or used bootstrap token")
 		}
-		return &Principal{ID: "bootstrap", Username: "bootstrap", Role: RoleAdmin, Source: "bootstrap"}, nil
+		// createUser uses the token up atomically with the admin it makes.
+		return &Principal{ID: "bootstrap", Username: "bootstrap", Role: api.RoleAdmin, Source: "bootstrap"}, nil
 	}
 	return h.parseToken(ctx, tok)
 }
 
 // --- request and response bodies ---
 
-// LoginRequest is the body of POST /login.
-type LoginRequest struct {
-	Username string `json:"username" validate:"required,max=64"`
-	Password string `json:"password" validate:"required,max=72"`
-}
-
-// TokenResponse is a login's answer.
-type TokenResponse struct {
-	Token     string    `json:"token"`
-	TokenType string    `json:"token_type"`
-	ExpiresAt time.Time `json:"expires_at"`
-	User      *User     `json:"user"`
-}
-
-// SignupRequest is the body of POST /signup.
-type SignupRequest struct {
-	Username string `json:"username" validate:"required,max=64"`
-	Password string `json:"password" validate:"required,min=8,max=72"`
-	Email    string `json:"email,omitempty" validate:"omitempty,email,max=254"`
-}
-
-// User is a built-in account as the API shows it.
-type User struct {
-	ID        string    `json:"id"`
-	Username  string    `json:"username"`
-	Email     string    `json:"email,omitempty"`
-	Role      Role      `json:"role"`
-	Disabled  bool      `json:"disabled"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
-
-func userOut(u *store.User) *User {
-	return &User{ID: u.ID, Username: u.Username, Email: u.Email, Role: Role(u.Role), Disabled: u.Disabled,
-		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
-}
-
-// UserCreate is the body of POST /users.
-type UserCreate struct {
-	Username string `json:"username" validate:"required,max=64"`
-	Password string `json:"password" validate:"required,min=8,max=72"`
-	Email    string `json:"email,omitempty" validate:"omitempty,email,max=254"`
-	Role     Role   `json:"role" validate:"required,oneof=viewer planner admin service"`
-}
-
-// UserPatch is the body of PATCH /users/{id}; update_mask names the
-// fields to change (default: those present).
-type UserPatch struct {
-	Username *string `json:"username,omitempty" validate:"omitempty,max=64"`
-	Email    *string `json:"email,omitempty" validate:"omitempty,max=254"`
-	Role     *Role   `json:"role,omitempty" validate:"omitempty,oneof=viewer planner admin service"`
-	Disabled *bool   `json:"disabled,omitempty"`
-	Password *string `json:"password,omitempty" validate:"omitempty,min=8,max=72"`
-}
-
-// UserList is a page of users.
-type UserList struct {
-	Users        []*User `json:"users"`
-	TotalEntries int64   `json:"total_entries"`
-}
-
-// PasswordChange is the body of PUT /user/password.
-type PasswordChange struct {
-	CurrentPassword string `json:"current_password" validate:"required,max=72"`
-	NewPassword     string `json:"new_password" validate:"required,min=8,max=72"`
-}
-
-// TokenInfo is the answer of GET /token and GET /user.
-type TokenInfo struct {
-	Valid     bool       `json:"valid"`
-	Principal *Principal `json:"principal"`
-}
-
-// APIKeyCreate is the body of POST /apiKeys.
-type APIKeyCreate struct {
-	Name string `json:"name,omitempty" validate:"max=128"`
-	// UserID creates the key for another user (admin only).
-	UserID string `json:"user_id,omitempty" validate:"omitempty,uuid"`
-}
-
-// APIKey is an API key as listed (without its secret).
-type APIKey = store.APIKey
-
-// APIKeyCreated is the answer of POST /apiKeys: the only time the secret
-// is shown.
-type APIKeyCreated struct {
-	*store.APIKey
-	Key string `json:"key"`
-}
-
-// APIKeyList is a page of API keys.
-type APIKeyList struct {
-	APIKeys      []*store.APIKey `json:"api_keys"`
-	TotalEntries int64           `json:"total_entries"`
-}
+func userOut(u *users.User) *api.User { return &u.User }
 
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -263,7 +175,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request, _ *Principal) er
 	if h.opts.DisableBuiltinAuth {
 		return notFoundErr("built-in logins are disabled")
 	}
-	var req LoginRequest
+	var req api.LoginRequest
 	if err := h.decodeBody(r, &req); err != nil {
 		return err
 	}
@@ -291,46 +203,45 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request, _ *Principal) er
 		return err
 	}
 	_ = h.users.ResetLoginFailures(ctx, subject)
+	return h.answerToken(w, http.StatusOK, u)
+}
+
+// answerToken answers status with a new bearer token for u.
+func (h *handler) answerToken(w http.ResponseWriter, status int, u *users.User) error {
 	tok, exp, err := h.issueToken(u)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, TokenResponse{Token: tok, TokenType: "Bearer", ExpiresAt: exp, User: userOut(u)})
+	writeJSON(w, status, api.TokenResponse{Token: tok, TokenType: "Bearer", ExpiresAt: exp, User: userOut(u)})
 	return nil
 }
 
 func (h *handler) signup(w http.ResponseWriter, r *http.Request, _ *Principal) error {
-	var req SignupRequest
+	var req api.SignupRequest
 	if err := h.decodeBody(r, &req); err != nil {
 		return err
 	}
-	u := &store.User{Username: req.Username, Email: req.Email, Role: string(h.opts.SignupRole)}
+	if err := users.CheckPasswordLength("/password", req.Password); err != nil {
+		return err
+	}
+	u := &users.User{User: api.User{Username: req.Username, Email: req.Email, Role: h.opts.SignupRole}}
 	if err := h.users.CreateUser(r.Context(), u, req.Password); err != nil {
 		return err
 	}
-	tok, exp, err := h.issueToken(u)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, TokenResponse{Token: tok, TokenType: "Bearer", ExpiresAt: exp, User: userOut(u)})
-	return nil
+	return h.answerToken(w, http.StatusCreated, u)
 }
 
 func (h *handler) tokenInfo(w http.ResponseWriter, _ *http.Request, p *Principal) error {
-	writeJSON(w, http.StatusOK, TokenInfo{Valid: true, Principal: p})
+	writeJSON(w, http.StatusOK, api.TokenInfo{Valid: true, Principal: p})
 	return nil
 }
 
 func (h *handler) currentUser(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	if p.Source == "jwt" || p.Source == "api_key" {
 		u, err := h.users.GetUser(r.Context(), p.ID)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, userOut(u))
-		return nil
+		return answer(w, u, err, userOut)
 	}
-	writeJSON(w, http.StatusOK, &User{ID: p.ID, Username: p.Username, Role: p.Role})
+	writeJSON(w, http.StatusOK, &api.User{ID: p.ID, Username: p.Username, Role: p.Role})
 	return nil
 }
 
@@ -338,8 +249,11 @@ func (h *handler) changePassword(w http.ResponseWriter, r *http.Request, p *Prin
 	if p.Source != "jwt" && p.Source != "api_key" {
 		return forbidden("only built-in users have a password here")
 	}
-	var req PasswordChange
+	var req api.PasswordChange
 	if err := h.decodeBody(r, &req); err != nil {
+		return err
+	}
+	if err := users.CheckPasswordLength("/new_password", req.NewPassword); err != nil {
 		return err
 	}
 	ctx := r.Context()
@@ -349,11 +263,7 @@ func (h *handler) changePassword(w http.ResponseWriter, r *http.Request, p *Prin
 		}
 		return err
 	}
-	if err := h.users.SetPassword(ctx, p.ID, req.NewPassword); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, h.users.SetPassword(ctx, p.ID, req.NewPassword))
 }
 
 func (h *handler) listUsers(w http.ResponseWriter, r *http.Request, _ *Principal) error {
@@ -361,50 +271,39 @@ func (h *handler) listUsers(w http.ResponseWriter, r *http.Request, _ *Principal
 	if err != nil {
 		return err
 	}
-	us, total, err := h.users.ListUsers(r.Context(), store.Page{Limit: pg.limit, Offset: pg.offset})
-	if err != nil {
-		return err
-	}
-	out := UserList{Users: []*User{}, TotalEntries: total}
-	for _, u := range us {
-		out.Users = append(out.Users, userOut(u))
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	us, total, err := h.users.ListUsers(r.Context(), users.Page{Limit: pg.limit, Offset: pg.offset})
+	return okJSON(w, api.UserList{Users: mapSlice(us, userOut), TotalEntries: total}, err)
 }
 
 func (h *handler) createUser(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	var req UserCreate
+	var req api.UserCreate
 	if err := h.decodeBody(r, &req); err != nil {
 		return err
 	}
-	if p.Source == "bootstrap" && req.Role != RoleAdmin {
+	if p.Source == "bootstrap" && req.Role != api.RoleAdmin {
 		return &job.Error{Code: job.CodeInvalid, Message: "the bootstrap token creates an admin",
 			Violations: []job.Violation{{Pointer: "/role", Keyword: "const", Message: "must be admin"}}}
 	}
-	u := &store.User{Username: req.Username, Email: req.Email, Role: string(req.Role)}
-	if err := h.users.CreateUser(r.Context(), u, req.Password); err != nil {
+	if err := users.CheckPasswordLength("/password", req.Password); err != nil {
 		return err
 	}
+	u := &users.User{User: api.User{Username: req.Username, Email: req.Email, Role: req.Role}}
 	if p.Source == "bootstrap" {
-		_ = h.users.ConsumeBootstrapToken(r.Context())
+		// Checked and used up in one step with the user's creation.
+		if err := h.users.CreateUserWithBootstrapToken(r.Context(), u, req.Password, credential(r)); err != nil {
+			return err
+		}
+	} else if err := h.users.CreateUser(r.Context(), u, req.Password); err != nil {
+		return err
 	}
-	w.Header().Set("Location", h.opts.Prefix+"/users/"+u.ID)
+	w.Header().Set("Location", h.basePath(r)+"/users/"+u.ID)
 	writeJSON(w, http.StatusCreated, userOut(u))
 	return nil
 }
 
 func (h *handler) getUser(w http.ResponseWriter, r *http.Request, _ *Principal) error {
-	id, err := pathID(r, "user")
-	if err != nil {
-		return err
-	}
-	u, err := h.users.GetUser(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, userOut(u))
-	return nil
+	u, err := byPath(r, "user", h.users.GetUser)
+	return answer(w, u, err, userOut)
 }
 
 func (h *handler) patchUser(w http.ResponseWriter, r *http.Request, p *Principal) error {
@@ -412,70 +311,63 @@ func (h *handler) patchUser(w http.ResponseWriter, r *http.Request, p *Principal
 	if err != nil {
 		return err
 	}
-	mask, err := updateMask(r, "username", "email", "role", "disabled", "password")
+	req, mask, err := decodePatch[api.UserPatch](h, r, "username", "email", "role", "disabled", "password")
 	if err != nil {
-		return err
-	}
-	var req UserPatch
-	if err := h.decodeBody(r, &req); err != nil {
 		return err
 	}
 	ctx := r.Context()
-	u, err := h.users.GetUser(ctx, id)
-	if err != nil {
+	if _, err := h.users.GetUser(ctx, id); err != nil {
 		return err
 	}
-	use := func(name string, present bool) bool { return (mask == nil && present) || mask[name] }
 	missing := func(name string) error {
 		return &job.Error{Code: job.CodeInvalid, Message: fmt.Sprintf("update_mask names %q but the body lacks it", name),
 			Violations: []job.Violation{{Pointer: "/" + name, Keyword: "required", Message: "named in update_mask"}}}
 	}
-	if use("username", req.Username != nil) {
+	// Everything is checked before anything is written; the store then
+	// applies every change in one step (all or nothing).
+	var ch users.UserChange
+	if mask.writes("username", req.Username != nil) {
 		if req.Username == nil {
 			return missing("username")
 		}
-		u.Username = *req.Username
+		ch.Username = req.Username
 	}
-	if use("email", req.Email != nil) {
+	if mask.writes("email", req.Email != nil) {
 		if req.Email == nil {
 			return missing("email")
 		}
-		u.Email = *req.Email
+		ch.Email = req.Email
 	}
-	if use("role", req.Role != nil) {
+	if mask.writes("role", req.Role != nil) {
 		if req.Role == nil {
 			return missing("role")
 		}
-		if id == p.ID && *req.Role != RoleAdmin {
+		if id == p.ID && *req.Role != api.RoleAdmin {
 			return job.Errorf(job.CodeConflict, "an admin cannot demote itself")
 		}
-		u.Role = string(*req.Role)
+		role := string(*req.Role)
+		ch.Role = &role
 	}
-	if use("disabled", req.Disabled != nil) {
+	if mask.writes("disabled", req.Disabled != nil) {
 		if req.Disabled == nil {
 			return missing("disabled")
 		}
 		if id == p.ID && *req.Disabled {
 			return job.Errorf(job.CodeConflict, "an admin cannot disable itself")
 		}
-		u.Disabled = *req.Disabled
+		ch.Disabled = req.Disabled
 	}
-	if use("password", req.Password != nil) && req.Password == nil {
-		return missing("password")
-	}
-	if err := h.users.UpdateUser(ctx, u); err != nil {
-		return err
-	}
-	if use("password", req.Password != nil) {
-		if err := h.users.SetPassword(ctx, id, *req.Password); err != nil {
+	if mask.writes("password", req.Password != nil) {
+		if req.Password == nil {
+			return missing("password")
+		}
+		if err := users.CheckPasswordLength("/password", *req.Password); err != nil {
 			return err
 		}
+		ch.Password = req.Password
 	}
-	if u, err = h.users.GetUser(ctx, id); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, userOut(u))
-	return nil
+	u, err := h.users.ChangeUser(ctx, id, ch)
+	return answer(w, u, err, userOut)
 }
 
 func (h *handler) deleteUser(w http.ResponseWriter, r *http.Request, p *Principal) error {
@@ -486,24 +378,20 @@ func (h *handler) deleteUser(w http.ResponseWriter, r *http.Request, p *Principa
 	if id == p.ID {
 		return job.Errorf(job.CodeConflict, "an admin cannot delete itself")
 	}
-	if err := h.users.DeleteUser(r.Context(), id); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, h.users.DeleteUser(r.Context(), id))
 }
 
 func (h *handler) createAPIKey(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	if p.Source != "jwt" && p.Source != "api_key" && p.Role != RoleAdmin {
+	if p.Source != "jwt" && p.Source != "api_key" && p.Role != api.RoleAdmin {
 		return forbidden("API keys belong to built-in users")
 	}
-	var req APIKeyCreate
+	var req api.APIKeyCreate
 	if err := h.decodeBody(r, &req); err != nil {
 		return err
 	}
 	uid := p.ID
 	if req.UserID != "" && !strings.EqualFold(req.UserID, p.ID) {
-		if p.Role != RoleAdmin {
+		if p.Role != api.RoleAdmin {
 			return forbidden("only admins create keys for other users")
 		}
 		uid = strings.ToLower(req.UserID)
@@ -515,12 +403,13 @@ func (h *handler) createAPIKey(w http.ResponseWriter, r *http.Request, p *Princi
 		}
 		return err
 	}
-	k := &store.APIKey{Name: req.Name, UserID: uid}
-	secret, err := h.st.CreateAPIKey(r.Context(), k)
+	k := &users.APIKey{Name: req.Name, UserID: uid}
+	secret, err := h.users.CreateAPIKey(r.Context(), k)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, APIKeyCreated{APIKey: k, Key: secret})
+	w.Header().Set("Location", h.basePath(r)+"/apiKeys/"+k.ID)
+	writeJSON(w, http.StatusCreated, api.APIKeyCreated{APIKey: k, Key: secret})
 	return nil
 }
 
@@ -530,32 +419,21 @@ func (h *handler) listAPIKeys(w http.ResponseWriter, r *http.Request, p *Princip
 		return err
 	}
 	uid := p.ID
-	if p.Role == RoleAdmin {
+	if p.Role == api.RoleAdmin {
 		uid = r.URL.Query().Get("user_id")
 	}
-	ks, total, err := h.st.ListAPIKeys(r.Context(), uid, store.Page{Limit: pg.limit, Offset: pg.offset})
+	ks, total, err := h.users.ListAPIKeys(r.Context(), uid, users.Page{Limit: pg.limit, Offset: pg.offset})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, APIKeyList{APIKeys: ks, TotalEntries: total})
+	writeJSON(w, http.StatusOK, api.APIKeyList{APIKeys: ks, TotalEntries: total})
 	return nil
 }
 
 func (h *handler) deleteAPIKey(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	id, err := pathID(r, "API key")
+	k, err := h.ownAPIKey(r, p)
 	if err != nil {
 		return err
 	}
-	k, err := h.st.GetAPIKey(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	if k.UserID != p.ID && p.Role != RoleAdmin {
-		return notFoundErr("API key %q not found", id)
-	}
-	if err := h.st.DeleteAPIKey(r.Context(), id); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, h.users.DeleteAPIKey(r.Context(), k.ID))
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/solvekit/solvekit"
 	"github.com/solvekit/solvekit/job"
+	"github.com/solvekit/solvekit/transport/api"
 	"github.com/solvekit/solvekit/transport/client"
 	"github.com/solvekit/solvekit/transport/httpapi"
 )
@@ -20,8 +20,8 @@ import (
 // the Go client: log in, submit an async job with ?wait=, read its solution.
 func Example() {
 	ctx := context.Background()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := solvekit.New(solvekit.Config{Logger: quiet}) // embedded Redis
+	quiet := slog.New(slog.DiscardHandler)
+	svc, err := solvekit.New(context.Background(), solvekit.Config{Logger: quiet}) // embedded Redis
 	if err != nil {
 		panic(err)
 	}
@@ -37,10 +37,17 @@ func Example() {
 		panic(err)
 	}
 	workCtx, stopWork := context.WithCancel(ctx)
-	defer stopWork()
-	go svc.Work(workCtx)
+	workErr := make(chan error, 1)
+	go func() { workErr <- svc.Work(workCtx) }()
+	defer func() {
+		stopWork()
+		if err := <-workErr; err != nil {
+			panic(err)
+		}
+	}()
 
 	h, err := httpapi.New(svc, httpapi.Options{
+		Prefix:         "/solver",
 		BootstrapAdmin: &httpapi.BootstrapAdmin{Username: "admin", Password: "change-me-please"},
 		Logger:         quiet,
 	})
@@ -48,7 +55,7 @@ func Example() {
 		panic(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/solver/", http.StripPrefix("/solver", h))
+	mux.Handle("/solver/", h)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
@@ -60,10 +67,10 @@ func Example() {
 	c = c.With(client.WithToken(tok.Token))
 
 	// Bad input: 422 with the JSON pointer of every violation.
-	_, err = c.CreateExecution(ctx, httpapi.ExecutionCreate{JobType: "double", Instance: json.RawMessage(`{"x":"two"}`)}, 0)
+	_, err = c.CreateExecution(ctx, api.ExecutionCreate{JobType: "double", Instance: json.RawMessage(`{"x":"two"}`)}, 0)
 	fmt.Println("invalid:", client.StatusCode(err))
 
-	ex, err := c.CreateExecution(ctx, httpapi.ExecutionCreate{JobType: "double", Instance: json.RawMessage(`{"x":21}`)}, 10*time.Second)
+	ex, err := c.CreateExecution(ctx, api.ExecutionCreate{JobType: "double", Instance: json.RawMessage(`{"x":21}`)}, 10*time.Second)
 	if err != nil {
 		panic(err)
 	}

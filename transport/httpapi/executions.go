@@ -6,123 +6,37 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/solvekit/solvekit"
+	"github.com/solvekit/solvekit/internal/servicewait"
 	"github.com/solvekit/solvekit/job"
-	"github.com/solvekit/solvekit/store"
+	"github.com/solvekit/solvekit/transport/api"
+	"github.com/solvekit/solvekit/transport/httpapi/internal/users"
 )
 
-// ExecutionCreate is the body of POST /executions.
-type ExecutionCreate struct {
-	// JobType names a registered job type.
-	JobType string `json:"job_type" validate:"required,max=128"`
-	// InstanceID runs on a stored instance; Instance gives the data
-	// inline. Exactly one is required.
-	InstanceID string          `json:"instance_id,omitempty" validate:"omitempty,uuid"`
-	Instance   json.RawMessage `json:"instance,omitempty"`
-	// Solver picks a solver (overrides config.solver).
-	Solver string `json:"solver,omitempty" validate:"max=128"`
-	// Config is validated against the job type's config schema; its
-	// defaults fill what is left out.
-	Config   json.RawMessage   `json:"config,omitempty"`
-	Name     string            `json:"name,omitempty" validate:"max=256"`
-	Metadata map[string]string `json:"metadata,omitempty" validate:"max=64,dive,keys,min=1,max=128,endkeys,max=1024"`
-	// Queue overrides the job type's queue; queue weights are how
-	// priorities are expressed.
-	Queue string `json:"queue,omitempty" validate:"omitempty,max=128,excludesall=:{}"`
-	// Timeout overrides the job type's time limit, in seconds.
-	Timeout float64 `json:"timeout,omitempty" validate:"gte=0,lte=31536000"`
+func execOut(e *job.Execution) *api.Execution {
+	return &api.Execution{Execution: e, TimeoutSeconds: e.Timeout.Seconds()}
 }
 
-// Execution is an execution record as the API shows it. JobKey is set
-// only in the answer of POST /executions (the only time it is shown);
-// Solution is set there too when the execution finished within the
-// request (sync job types, or ?wait=).
-type Execution struct {
-	*job.Execution
-	TimeoutSeconds float64         `json:"timeout_seconds"`
-	JobKey         string          `json:"job_key,omitempty"`
-	Solution       json.RawMessage `json:"solution,omitempty"`
-}
-
-func execOut(e *job.Execution) *Execution {
-	return &Execution{Execution: e, TimeoutSeconds: e.Timeout.Seconds()}
-}
-
-// ExecutionList is a page of executions.
-type ExecutionList struct {
-	Executions   []*Execution `json:"executions"`
-	TotalEntries int64        `json:"total_entries"`
-}
-
-// ExecutionPatch is the body of PATCH /executions/{id}.
-type ExecutionPatch struct {
-	Name     *string            `json:"name,omitempty" validate:"omitempty,max=256"`
-	Metadata *map[string]string `json:"metadata,omitempty" validate:"omitempty,max=64,dive,keys,min=1,max=128,endkeys,max=1024"`
-}
-
-// ExecutionStatus is the answer of GET and PUT /executions/{id}/status.
-type ExecutionStatus struct {
-	ID              string           `json:"id"`
-	State           job.State        `json:"state"`
-	SolverStatus    job.SolverStatus `json:"solver_status,omitempty"`
-	Attempt         int              `json:"attempt"`
-	Progress        float64          `json:"progress"`
-	ProgressMessage string           `json:"progress_message,omitempty"`
-	Objective       *float64         `json:"objective,omitempty"`
-	CancelRequested bool             `json:"cancel_requested"`
-	FinishedAt      *time.Time       `json:"finished_at,omitempty"`
-}
-
-func statusOut(e *job.Execution) *ExecutionStatus {
-	return &ExecutionStatus{ID: e.ID, State: e.State, SolverStatus: e.SolverStatus, Attempt: e.Attempt,
+func statusOut(e *job.Execution) *api.ExecutionStatus {
+	return &api.ExecutionStatus{ID: e.ID, State: e.State, SolverStatus: e.SolverStatus, Attempt: e.Attempt,
 		Progress: e.Progress, ProgressMessage: e.ProgressMsg, Objective: e.Objective,
 		CancelRequested: e.CancelReq, FinishedAt: e.FinishedAt}
 }
 
-// StatusUpdate is the body of PUT /executions/{id}/status: the only state
-// a client may ask for is "stopped".
-type StatusUpdate struct {
-	State job.State `json:"state" validate:"required,oneof=stopped"`
-}
-
-// RelaunchRequest is the body of POST /executions/{id}/relaunch.
-type RelaunchRequest struct {
-	// Config replaces the config when given.
-	Config json.RawMessage `json:"config,omitempty"`
-}
-
-// LogPage is a page of an execution's log.
-type LogPage struct {
-	Records      []store.LogRecord `json:"records"`
-	TotalEntries int64             `json:"total_entries"`
-	// Next is the cursor (?after=) of the following page, "" at the end.
-	Next string `json:"next,omitempty"`
-}
-
-// FileList lists an execution's files.
-type FileList struct {
-	Files        []store.File `json:"files"`
-	TotalEntries int64        `json:"total_entries"`
-}
-
-// CleanupResult is the answer of DELETE /executions?finished_before=.
-type CleanupResult struct {
-	DeletedEntries int `json:"deleted_entries"`
-}
-
 func (h *handler) canSee(p *Principal, owner string) bool {
 	switch p.Role {
-	case RoleAdmin, RoleService, RoleViewer:
+	case api.RoleAdmin, api.RoleService, api.RoleViewer:
 		return true
-	case RolePlanner:
+	case api.RolePlanner:
 		return owner == p.ID || h.opts.Sharing
 	}
 	return false
@@ -130,9 +44,9 @@ func (h *handler) canSee(p *Principal, owner string) bool {
 
 func (h *handler) canChange(p *Principal, owner string) bool {
 	switch p.Role {
-	case RoleAdmin, RoleService:
+	case api.RoleAdmin, api.RoleService:
 		return true
-	case RolePlanner:
+	case api.RolePlanner:
 		return owner == p.ID
 	}
 	return false
@@ -141,27 +55,32 @@ func (h *handler) canChange(p *Principal, owner string) bool {
 // execution loads the {id} execution and checks that p may see it (and
 // change it when write): invisible ones are 404, read-only ones 403.
 func (h *handler) execution(r *http.Request, p *Principal, write bool) (*job.Execution, error) {
-	id, err := pathID(r, "execution")
+	e, err := byPath(r, "execution", h.svc.Get)
 	if err != nil {
 		return nil, err
 	}
-	e, err := h.svc.Get(r.Context(), id)
-	if err != nil {
+	if err := h.visible(p, e, e.ID, write); err != nil {
 		return nil, err
-	}
-	if p.Source == "job_key" {
-		if p.ExecutionID == e.ID {
-			return e, nil
-		}
-		return nil, notFoundErr("execution %q not found", id)
-	}
-	if !h.canSee(p, e.Owner) {
-		return nil, notFoundErr("execution %q not found", id)
-	}
-	if write && !h.canChange(p, e.Owner) {
-		return nil, forbidden("execution %q belongs to another user", id)
 	}
 	return e, nil
+}
+
+// visible checks that p may see execution e (and change it when write):
+// invisible ones are 404, read-only ones 403. id is the id as asked.
+func (h *handler) visible(p *Principal, e *job.Execution, id string, write bool) error {
+	if p.Source == "job_key" {
+		if p.ExecutionID == e.ID {
+			return nil
+		}
+		return notFoundErr("execution %q not found", id)
+	}
+	if !h.canSee(p, e.Owner) {
+		return notFoundErr("execution %q not found", id)
+	}
+	if write && !h.canChange(p, e.Owner) {
+		return forbidden("execution %q belongs to another user", id)
+	}
+	return nil
 }
 
 func nullish(b json.RawMessage) bool {
@@ -195,34 +114,22 @@ func (h *handler) createExecution(w http.ResponseWriter, r *http.Request, p *Pri
 	if err != nil {
 		return err
 	}
-	var req ExecutionCreate
+	var req api.ExecutionCreate
 	if err := h.decodeBody(r, &req); err != nil {
 		return err
 	}
 	ctx := r.Context()
-	if req.InstanceID != "" {
-		req.InstanceID = strings.ToLower(req.InstanceID)
-		in, err := h.st.GetInstance(ctx, req.InstanceID)
-		if err != nil || !h.canSee(p, in.Owner) {
-			if err != nil && job.ErrorCode(err) != job.CodeNotFound {
-				return err
-			}
-			return &job.Error{Code: job.CodeInvalid, Message: fmt.Sprintf("instance %q not found", req.InstanceID),
-				Violations: []job.Violation{{Pointer: "/instance_id", Keyword: "exists", Message: "no such instance"}}}
-		}
+	sreq, err := h.submitRequest(ctx, p, &req)
+	if err != nil {
+		return err
 	}
-	sreq := solvekit.SubmitRequest{
-		JobType: req.JobType, InstanceID: req.InstanceID, Solver: req.Solver, Name: req.Name,
-		Metadata: req.Metadata, Owner: p.ID, Queue: req.Queue,
-		Timeout: time.Duration(req.Timeout * float64(time.Second)),
+	sreq.IdempotencyKey = r.Header.Get("Idempotency-Key")
+	// Submit, then wait (long poll) up to wait for the end, with the
+	// execution's done subscription in place before it is stored.
+	if len(sreq.IdempotencyKey) > 255 {
+		return &job.Error{Code: job.CodeBadRequest, Message: "the Idempotency-Key header is at most 255 bytes"}
 	}
-	if !nullish(req.Instance) {
-		sreq.Instance = req.Instance
-	}
-	if !nullish(req.Config) {
-		sreq.Config = req.Config
-	}
-	e, err := h.svc.Submit(ctx, sreq)
+	e, replayed, waitErr, err := servicewait.SubmitWait(h.svc, ctx, sreq, wait)
 	if err != nil {
 		if job.ErrorCode(err) == job.CodeNotFound && req.InstanceID == "" {
 			return &job.Error{Code: job.CodeInvalid, Message: err.Error(),
@@ -230,33 +137,145 @@ func (h *handler) createExecution(w http.ResponseWriter, r *http.Request, p *Pri
 		}
 		return err
 	}
-	key := store.NewJobKey()
-	bg := context.WithoutCancel(ctx)
-	if err := h.st.SetJobKey(bg, e.ID, key); err != nil {
-		return err
-	}
-	if wait > 0 && !e.State.Terminal() {
-		wctx, cancel := context.WithTimeout(ctx, wait)
-		if w, err := h.svc.Wait(wctx, e.ID); err == nil || errors.Is(err, context.DeadlineExceeded) {
-			if w != nil {
-				e = w
-			}
-		} else if ctx.Err() == nil {
-			cancel()
-			return err
-		}
-		cancel()
+	if waitErr != nil && !errors.Is(waitErr, context.DeadlineExceeded) && ctx.Err() == nil {
+		return waitErr
 	}
 	out := execOut(e)
-	out.JobKey = key
+	status := http.StatusCreated
+	if replayed {
+		status = http.StatusOK // the first answer alone carried the job key
+	} else {
+		out.JobKey = sreq.JobKey
+	}
 	if e.State.Terminal() && e.HasSolution {
-		if sol, err := h.svc.Solution(bg, e.ID); err == nil {
+		if sol, err := h.svc.Solution(context.WithoutCancel(ctx), e.ID); err == nil {
 			out.Solution = sol
 		}
 	}
-	w.Header().Set("Location", h.opts.Prefix+"/executions/"+e.ID)
+	w.Header().Set("Location", h.basePath(r)+"/executions/"+e.ID)
+	writeJSON(w, status, out)
+	return nil
+}
+
+// submitRequest checks what a principal may ask for in one execution of
+// POST /executions (queue, instance) and turns it into a SubmitRequest
+// with a new job key.
+func (h *handler) submitRequest(ctx context.Context, p *Principal, req *api.ExecutionCreate) (solvekit.SubmitRequest, error) {
+	if err := h.checkQueueChoice(p, req.JobType, req.Queue); err != nil {
+		return solvekit.SubmitRequest{}, err
+	}
+	req.InstanceID = strings.ToLower(req.InstanceID)
+	if err := h.checkInstanceRef(ctx, p, req.InstanceID); err != nil {
+		return solvekit.SubmitRequest{}, err
+	}
+	runIn, err := parseRunIn(req.RunIn)
+	if err != nil {
+		return solvekit.SubmitRequest{}, err
+	}
+	sreq := solvekit.SubmitRequest{
+		ID: req.ID, JobType: req.JobType, InstanceID: req.InstanceID, Solver: req.Solver, Name: req.Name,
+		Metadata: req.Metadata, Owner: p.ID, Queue: req.Queue, Tags: req.Tags, RequireTags: req.RequireTags,
+		Timeout: time.Duration(req.Timeout * float64(time.Second)),
+		JobKey:  users.NewJobKey(), RunIn: runIn, ResultURL: req.ResultURL,
+	}
+	if req.RunAt != nil {
+		sreq.RunAt = *req.RunAt
+	}
+	if !nullish(req.Instance) {
+		sreq.Instance = req.Instance
+	}
+	if !nullish(req.Config) {
+		sreq.Config = req.Config
+	}
+	return sreq, nil
+}
+
+// createExecutions submits a batch (POST /executions:batch) through
+// Service.SubmitMany: every item is checked first, and an invalid one
+// fails the batch (422, its violations pointing into "/executions/<i>")
+// with nothing stored.
+func (h *handler) createExecutions(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	var req api.ExecutionBatch
+	if err := h.decodeBody(r, &req); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	reqs := make([]solvekit.SubmitRequest, len(req.Executions))
+	invalid := &job.Error{Code: job.CodeInvalid}
+	for i := range req.Executions {
+		sreq, err := h.submitRequest(ctx, p, &req.Executions[i])
+		if err != nil {
+			je, ok := err.(*job.Error)
+			if !ok || je.Code != job.CodeInvalid {
+				return err
+			}
+			invalid.Violations = append(invalid.Violations, atItem(i, je)...)
+		}
+		reqs[i] = sreq
+	}
+	if len(invalid.Violations) > 0 {
+		invalid.Message = fmt.Sprintf("%d invalid in a batch of %d (nothing stored)", len(invalid.Violations), len(reqs))
+		return invalid
+	}
+	es, err := h.svc.SubmitMany(ctx, reqs)
+	if je, ok := err.(*job.Error); ok && len(je.Violations) > 0 {
+		for i := range je.Violations {
+			je.Violations[i].Pointer = "/executions" + je.Violations[i].Pointer
+		}
+	}
+	if err != nil {
+		return err
+	}
+	out := &api.ExecutionBatchResult{Executions: make([]*api.Execution, len(es))}
+	for i, e := range es {
+		out.Executions[i] = execOut(e)
+		out.Executions[i].JobKey = reqs[i].JobKey
+	}
 	writeJSON(w, http.StatusCreated, out)
 	return nil
+}
+
+// atItem points je's violations (or its message) into item i of a batch.
+func atItem(i int, je *job.Error) []job.Violation {
+	at := "/executions/" + strconv.Itoa(i)
+	if len(je.Violations) == 0 {
+		return []job.Violation{{Pointer: at, Keyword: string(je.Code), Message: je.Message}}
+	}
+	out := make([]job.Violation, len(je.Violations))
+	for k, v := range je.Violations {
+		v.Pointer = at + v.Pointer
+		out[k] = v
+	}
+	return out
+}
+
+// checkQueueChoice lets p name queue q for job type jt: a queue no worker
+// serves is invalid for everyone (422); another queue than the job type's
+// own is for admins and service callers, and for planners only when
+// Options.PlannerQueues lists it (403).
+func (h *handler) checkQueueChoice(p *Principal, jt, q string) error {
+	if q == "" {
+		return nil
+	}
+	if !slices.Contains(h.svc.QueueNames(), q) {
+		return nil // Service.Submit refuses it (422) whoever asks
+	}
+	if p.Role == api.RoleAdmin || p.Role == api.RoleService || slices.Contains(h.opts.PlannerQueues, q) {
+		return nil
+	}
+	if t, err := h.svc.Registry().Lookup(jt); err != nil || t.Def.QueueName() == q {
+		return nil // an unknown job type is refused by Submit
+	}
+	return forbidden("role %q may not choose queue %q; leave queue out to use the job type's own", p.Role, q)
+}
+
+// passingState reports whether s is a documented state no record rests
+// in: "lost" (a lost attempt is requeued, or ended, in the same step that
+// notices it; its "lost" status event stays in the event stream) and
+// "invalid" (refused before anything is stored). ?status= accepts them
+// and they match nothing.
+func passingState(s job.State) bool {
+	return s == job.StateLost || s == job.StateInvalid
 }
 
 var statePattern = regexp.MustCompile(`^[a-z_]{1,32}$`)
@@ -267,10 +286,10 @@ func (h *handler) listExecutions(w http.ResponseWriter, r *http.Request, p *Prin
 		return err
 	}
 	q := r.URL.Query()
-	var f store.Filter
+	var f solvekit.ListOptions
 	var viol []job.Violation
 	if v := q.Get("status"); v != "" {
-		if !job.State(v).Valid() {
+		if st := job.State(v); !st.Valid() && !passingState(st) {
 			viol = append(viol, job.Violation{Pointer: "?status", Keyword: "enum", Message: fmt.Sprintf("unknown state %q", v)})
 		}
 		f.State = job.State(v)
@@ -290,6 +309,7 @@ func (h *handler) listExecutions(w http.ResponseWriter, r *http.Request, p *Prin
 	if v := q.Get("owner"); v != "" {
 		f.Owner = v
 	}
+	f.ScheduleID = q.Get("schedule_id")
 	for _, name := range []string{"created_after", "created_before"} {
 		v := q.Get(name)
 		if v == "" {
@@ -314,69 +334,95 @@ func (h *handler) listExecutions(w http.ResponseWriter, r *http.Request, p *Prin
 			f.Metadata[mk] = vs[0]
 		}
 	}
+	if v := tagFilter(r, &f.Tag); v != nil {
+		viol = append(viol, *v)
+	}
 	if len(viol) > 0 {
 		return &job.Error{Code: job.CodeBadRequest, Message: "bad filter", Violations: viol}
 	}
-	if p.Role == RolePlanner && !h.opts.Sharing {
+	if passingState(f.State) {
+		writeJSON(w, http.StatusOK, api.ExecutionList{Executions: []*api.Execution{}})
+		return nil
+	}
+	if p.Role == api.RolePlanner && !h.opts.Sharing {
 		if f.Owner != "" && f.Owner != p.ID {
-			writeJSON(w, http.StatusOK, ExecutionList{Executions: []*Execution{}})
+			writeJSON(w, http.StatusOK, api.ExecutionList{Executions: []*api.Execution{}})
 			return nil
 		}
 		f.Owner = p.ID
 	}
-	es, total, err := h.svc.List(r.Context(), solvekit.ListOptions{Filter: f, Limit: pg.limit, Offset: pg.offset})
+	f.Limit, f.Offset, f.PageToken = pg.limit, pg.offset, q.Get("page_token")
+	l, err := h.svc.ListPage(r.Context(), f)
 	if err != nil {
 		return err
 	}
-	out := ExecutionList{Executions: make([]*Execution, 0, len(es)), TotalEntries: total}
-	for _, e := range es {
-		out.Executions = append(out.Executions, execOut(e))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, api.ExecutionList{Executions: mapSlice(l.Executions, execOut), TotalEntries: l.Total,
+		NextPageToken: l.NextPageToken})
 	return nil
 }
 
 func (h *handler) getExecution(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	e, err := h.execution(r, p, false)
+	wait, err := parseWait(r, h.opts.MaxWait)
 	if err != nil {
 		return err
+	}
+	if wait <= 0 {
+		e, err := h.execution(r, p, false)
+		return answer(w, e, err, execOut)
+	}
+	// Long poll (the Go client's WaitExecution): answer when the
+	// execution ends or wait passes, whichever comes first. The record
+	// read for the access check is read with the execution's done
+	// subscription already in place, so it also starts the wait.
+	id, err := pathID(r, "execution")
+	if err != nil {
+		return err
+	}
+	e, waitErr, err := servicewait.GetWait(h.svc, r.Context(), id, wait, func(e *job.Execution) error {
+		return h.visible(p, e, id, false)
+	})
+	if err != nil {
+		return err
+	}
+	if waitErr != nil && !(errors.Is(waitErr, context.DeadlineExceeded) && r.Context().Err() == nil) {
+		return waitErr
 	}
 	writeJSON(w, http.StatusOK, execOut(e))
 	return nil
 }
 
 func (h *handler) patchExecution(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	mask, err := updateMask(r, "name", "metadata")
+	req, mask, err := decodePatch[api.ExecutionPatch](h, r, "name", "metadata", "tags")
 	if err != nil {
-		return err
-	}
-	var req ExecutionPatch
-	if err := h.decodeBody(r, &req); err != nil {
 		return err
 	}
 	e, err := h.execution(r, p, true)
 	if err != nil {
 		return err
 	}
-	var l store.Labels
-	if (mask == nil && req.Name != nil) || mask["name"] {
+	var u solvekit.ExecutionUpdate
+	if mask.writes("name", req.Name != nil) {
 		if req.Name == nil {
 			req.Name = new(string)
 		}
-		l.Name = req.Name
+		u.Name = req.Name
 	}
-	if (mask == nil && req.Metadata != nil) || mask["metadata"] {
-		l.SetMetadata = true
+	if mask.writes("metadata", req.Metadata != nil) {
+		md := map[string]string{}
 		if req.Metadata != nil {
-			l.Metadata = *req.Metadata
+			md = *req.Metadata
 		}
+		u.Metadata = &md
 	}
-	e, err = h.st.UpdateLabels(r.Context(), e.ID, l)
-	if err != nil {
-		return err
+	if mask.writes("tags", req.Tags != nil) {
+		tags := []string{}
+		if req.Tags != nil {
+			tags = *req.Tags
+		}
+		u.Tags = &tags
 	}
-	writeJSON(w, http.StatusOK, execOut(e))
-	return nil
+	e, err = h.svc.Update(r.Context(), e.ID, u)
+	return answer(w, e, err, execOut)
 }
 
 func (h *handler) deleteExecution(w http.ResponseWriter, r *http.Request, p *Principal) error {
@@ -384,11 +430,7 @@ func (h *handler) deleteExecution(w http.ResponseWriter, r *http.Request, p *Pri
 	if err != nil {
 		return err
 	}
-	if err := h.svc.Delete(r.Context(), e.ID); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, h.svc.Delete(r.Context(), e.ID))
 }
 
 func (h *handler) cleanupExecutions(w http.ResponseWriter, r *http.Request, _ *Principal) error {
@@ -402,21 +444,17 @@ func (h *handler) cleanupExecutions(w http.ResponseWriter, r *http.Request, _ *P
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, CleanupResult{DeletedEntries: n})
+	writeJSON(w, http.StatusOK, api.CleanupResult{DeletedEntries: n})
 	return nil
 }
 
 func (h *handler) getStatus(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	e, err := h.execution(r, p, false)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, statusOut(e))
-	return nil
+	return answer(w, e, err, statusOut)
 }
 
 func (h *handler) putStatus(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	var req StatusUpdate
+	var req api.StatusUpdate
 	if err := h.decodeBody(r, &req); err != nil {
 		return err
 	}
@@ -444,21 +482,14 @@ func (h *handler) executionData(w http.ResponseWriter, r *http.Request, p *Princ
 	case "", "solution":
 		b, err = h.svc.Solution(r.Context(), e.ID)
 	case "instance":
-		b, err = h.svc.Instance(r.Context(), e.ID)
+		b, err = h.svc.ExecutionInput(r.Context(), e.ID)
 	case "incumbent":
-		b, err = h.st.Incumbent(r.Context(), e.ID)
+		b, err = h.svc.Incumbent(r.Context(), e.ID)
 	default:
 		return &job.Error{Code: job.CodeBadRequest, Message: fmt.Sprintf("unknown part %q", part),
 			Violations: []job.Violation{{Pointer: "?part", Keyword: "enum", Message: "one of solution, instance, incumbent"}}}
 	}
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b)
-	return nil
+	return rawJSON(w, b, err)
 }
 
 func (h *handler) executionLog(w http.ResponseWriter, r *http.Request, p *Principal) error {
@@ -489,13 +520,13 @@ func (h *handler) executionLog(w http.ResponseWriter, r *http.Request, p *Princi
 	} else {
 		recs = nil
 	}
-	total, err := h.st.LogCount(ctx, e.ID)
+	total, err := h.svc.LogCount(ctx, e.ID)
 	if err != nil {
 		return err
 	}
-	out := LogPage{Records: recs, TotalEntries: total}
+	out := api.LogPage{Records: recs, TotalEntries: total}
 	if out.Records == nil {
-		out.Records = []store.LogRecord{}
+		out.Records = []job.LogRecord{}
 	}
 	if len(recs) == pg.limit {
 		out.Next = recs[len(recs)-1].ID
@@ -507,15 +538,9 @@ func (h *handler) executionLog(w http.ResponseWriter, r *http.Request, p *Princi
 var streamIDPattern = regexp.MustCompile(`^[0-9]{1,20}(-[0-9]{1,20})?$`)
 
 func (h *handler) relaunch(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	var req RelaunchRequest
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
+	var req api.RelaunchRequest
+	if err := h.decodeOptionalBody(r, &req); err != nil {
 		return err
-	}
-	if len(bytes.TrimSpace(body)) > 0 {
-		if err := decodeJSONBytes(body, &req); err != nil {
-			return err
-		}
 	}
 	e, err := h.execution(r, p, true)
 	if err != nil {
@@ -526,11 +551,7 @@ func (h *handler) relaunch(w http.ResponseWriter, r *http.Request, p *Principal)
 		rr.Config = req.Config
 	}
 	e, err = h.svc.Relaunch(r.Context(), e.ID, rr)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, execOut(e))
-	return nil
+	return answer(w, e, err, execOut)
 }
 
 func (h *handler) listFiles(w http.ResponseWriter, r *http.Request, p *Principal) error {
@@ -538,11 +559,11 @@ func (h *handler) listFiles(w http.ResponseWriter, r *http.Request, p *Principal
 	if err != nil {
 		return err
 	}
-	fs, err := h.st.ListFiles(r.Context(), e.ID)
+	fs, err := h.svc.Files(r.Context(), e.ID)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, FileList{Files: fs, TotalEntries: int64(len(fs))})
+	writeJSON(w, http.StatusOK, api.FileList{Files: fs, TotalEntries: int64(len(fs))})
 	return nil
 }
 
@@ -559,28 +580,41 @@ func (h *handler) uploadFiles(w http.ResponseWriter, r *http.Request, p *Princip
 	if err != nil {
 		return err
 	}
-	var files []store.File
+	names := map[string]bool{}
 	for _, pt := range parts {
 		if pt.field != "file" {
 			return &job.Error{Code: job.CodeBadRequest, Message: fmt.Sprintf("unexpected form field %q; send parts named \"file\"", pt.field),
 				Violations: []job.Violation{{Pointer: "/" + pt.field, Keyword: "additionalProperties", Message: "unknown field"}}}
 		}
-		if !store.FileNamePattern.MatchString(pt.filename) {
+		if !job.FileNamePattern.MatchString(pt.filename) {
 			return &job.Error{Code: job.CodeInvalid, Message: fmt.Sprintf("file name %q is not allowed", pt.filename),
 				Violations: []job.Violation{{Pointer: "/file", Keyword: "pattern", Message: "file names use 1 to 128 letters, digits, '.', '_' or '-'"}}}
 		}
+		if names[pt.filename] {
+			return &job.Error{Code: job.CodeInvalid, Message: fmt.Sprintf("file name %q is given twice", pt.filename),
+				Violations: []job.Violation{{Pointer: "/file", Keyword: "uniqueItems", Message: "each part needs its own file name"}}}
+		}
+		names[pt.filename] = true
 	}
 	if len(parts) == 0 {
 		return badRequest("no file parts; send parts named \"file\"")
 	}
-	for _, pt := range parts {
-		f := store.File{Name: pt.filename, ContentType: pt.contentType}
-		if err := h.st.PutFile(r.Context(), e.ID, &f, pt.data, h.opts.MaxFileBytes); err != nil {
-			return err
-		}
-		files = append(files, f)
+	// All parts in one atomic step: past MaxFileBytes nothing is kept.
+	ups := make([]solvekit.FileUpload, len(parts))
+	for i, pt := range parts {
+		ups[i] = solvekit.FileUpload{Name: pt.filename, ContentType: pt.contentType, Data: pt.data}
 	}
-	writeJSON(w, http.StatusCreated, FileList{Files: files, TotalEntries: int64(len(files))})
+	files, err := h.svc.AddFiles(r.Context(), e.ID, ups, h.opts.MaxFileBytes)
+	if err != nil {
+		return err
+	}
+	// Location names the file, or the execution's files when several came.
+	loc := h.basePath(r) + "/executions/" + e.ID + "/files"
+	if len(files) == 1 {
+		loc += "/" + url.PathEscape(files[0].Name)
+	}
+	w.Header().Set("Location", loc)
+	writeJSON(w, http.StatusCreated, api.FileList{Files: files, TotalEntries: int64(len(files))})
 	return nil
 }
 
@@ -589,7 +623,7 @@ func (h *handler) downloadFile(w http.ResponseWriter, r *http.Request, p *Princi
 	if err != nil {
 		return err
 	}
-	f, data, err := h.st.GetFile(r.Context(), e.ID, r.PathValue("name"))
+	f, data, err := h.svc.File(r.Context(), e.ID, r.PathValue("name"))
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/solvekit/solvekit/transport/api"
 	"github.com/solvekit/solvekit/transport/client"
 	"github.com/solvekit/solvekit/transport/httpapi"
 )
@@ -18,17 +20,17 @@ import (
 func TestFlow(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	ctx := context.Background()
-	p := e.addUser("planner1", httpapi.RolePlanner)
+	p := e.addUser("planner1", api.RolePlanner)
 
 	// sync job answers with its result
-	ex, err := p.c.CreateExecution(ctx, httpapi.ExecutionCreate{JobType: "echo", Instance: json.RawMessage(`{"a":1}`)}, 0)
+	ex, err := p.c.CreateExecution(ctx, api.ExecutionCreate{JobType: "echo", Instance: json.RawMessage(`{"a":1}`)}, 0)
 	require.NoError(t, err)
 	require.Equal(t, "succeeded", string(ex.State))
 	require.JSONEq(t, `{"a":1}`, string(ex.Solution))
 	require.True(t, strings.HasPrefix(ex.JobKey, "jk_"))
 
 	// async with ?wait=
-	ex, err = p.c.CreateExecution(ctx, httpapi.ExecutionCreate{JobType: "sum", Instance: json.RawMessage(`{"values":[1,2,3]}`),
+	ex, err = p.c.CreateExecution(ctx, api.ExecutionCreate{JobType: "sum", Instance: json.RawMessage(`{"values":[1,2,3]}`),
 		Metadata: map[string]string{"team": "a"}}, 10*time.Second)
 	require.NoError(t, err)
 	require.Equal(t, "succeeded", string(ex.State))
@@ -58,9 +60,9 @@ func TestFlow(t *testing.T) {
 	require.Len(t, logs.Records, 1)
 
 	// instances: JSON and multipart MPS
-	in, err := p.c.CreateInstance(ctx, httpapi.InstanceCreate{Name: "i1", JobType: "sum", Data: json.RawMessage(`{"values":[4]}`)})
+	in, err := p.c.CreateInstance(ctx, api.InstanceCreate{Name: "i1", JobType: "sum", Data: json.RawMessage(`{"values":[4]}`)})
 	require.NoError(t, err)
-	ex, err = p.c.CreateExecution(ctx, httpapi.ExecutionCreate{JobType: "sum", InstanceID: in.ID}, 10*time.Second)
+	ex, err = p.c.CreateExecution(ctx, api.ExecutionCreate{JobType: "sum", InstanceID: in.ID}, 10*time.Second)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"sum":4}`, string(ex.Solution))
 	mps, err := p.c.UploadInstance(ctx, "model.mps", strings.NewReader("NAME x\nENDATA\n"), "", "")
@@ -69,7 +71,7 @@ func TestFlow(t *testing.T) {
 	data, err := p.c.InstanceData(ctx, mps.ID)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"format":"mps","model":"NAME x\nENDATA\n"}`, string(data))
-	rep, err := p.c.CheckInstance(ctx, in.ID, httpapi.CheckRequest{})
+	rep, err := p.c.CheckInstance(ctx, in.ID, api.CheckRequest{})
 	require.NoError(t, err)
 	require.True(t, rep.Valid)
 
@@ -85,7 +87,7 @@ func TestFlow(t *testing.T) {
 	require.Equal(t, "text/plain", ct)
 
 	// stop a running execution
-	ex, err = p.c.CreateExecution(ctx, httpapi.ExecutionCreate{JobType: "slow", Instance: json.RawMessage(`{}`)}, 0)
+	ex, err = p.c.CreateExecution(ctx, api.ExecutionCreate{JobType: "slow", Instance: json.RawMessage(`{}`)}, 0)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		s, err := p.c.ExecutionStatus(ctx, ex.ID)
@@ -99,7 +101,7 @@ func TestFlow(t *testing.T) {
 	}, 10*time.Second, 20*time.Millisecond)
 
 	// relaunch, patch, delete
-	ex2, err := p.c.PatchExecution(ctx, ex.ID, httpapi.ExecutionPatch{Name: ptr("renamed")}, "name")
+	ex2, err := p.c.PatchExecution(ctx, ex.ID, api.ExecutionPatch{Name: ptr("renamed")}, "name")
 	require.NoError(t, err)
 	require.Equal(t, "renamed", ex2.Name)
 	require.NoError(t, p.c.DeleteExecution(ctx, ex.ID))
@@ -123,7 +125,7 @@ func TestFlow(t *testing.T) {
 	jt, err := a.c.SetJobTypePaused(ctx, "sum", true)
 	require.NoError(t, err)
 	require.True(t, jt.IsPaused)
-	_, err = p.c.CreateExecution(ctx, httpapi.ExecutionCreate{JobType: "sum", Instance: json.RawMessage(`{"values":[1]}`)}, 0)
+	_, err = p.c.CreateExecution(ctx, api.ExecutionCreate{JobType: "sum", Instance: json.RawMessage(`{"values":[1]}`)}, 0)
 	require.Equal(t, 503, client.StatusCode(err))
 	_, err = a.c.SetJobTypePaused(ctx, "sum", false)
 	require.NoError(t, err)
@@ -137,11 +139,10 @@ func ptr[T any](v T) *T { return &v }
 // TestSSE follows an execution's events: queued, running, progress,
 // incumbent and succeeded arrive in this order, then the stream ends.
 func TestSSE(t *testing.T) {
-	e := newEnv(t, envOpts{})
+	e, p, _ := plannerEnv(t, envOpts{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	p := e.addUser("planner1", httpapi.RolePlanner)
-	ex, err := p.c.CreateExecution(ctx, httpapi.ExecutionCreate{JobType: "sum", Instance: json.RawMessage(`{"values":[1,2]}`)}, 0)
+	ex, err := p.c.CreateExecution(ctx, api.ExecutionCreate{JobType: "sum", Instance: json.RawMessage(`{"values":[1,2]}`)}, 0)
 	require.NoError(t, err)
 	var seq []string
 	incumbentID := ""
@@ -220,4 +221,71 @@ func TestRoutesDocumented(t *testing.T) {
 	// job type schemas are embedded
 	require.NotNil(t, e.doc.Components.Schemas["jobType.sum.instance"])
 	require.NotNil(t, e.doc.Components.Schemas["jobType.sum.solution"])
+}
+
+// TestListingPageTokens: GET /executions and GET /instances page with
+// next_page_token, newest first, each item once; the client's
+// EachExecution follows the tokens; a filter combination is served; a
+// too-deep offset or a token that is not the server's is a 400 problem.
+func TestListingPageTokens(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	a := e.admin()
+	ctx := t.Context()
+	var ids []string
+	for i := 0; i < 7; i++ {
+		x, err := a.c.CreateExecution(ctx, api.ExecutionCreate{JobType: "echo", Instance: json.RawMessage(`{}`),
+			Metadata: map[string]string{"odd": fmt.Sprint(i%2 == 1)}}, 0)
+		require.NoError(t, err)
+		ids = append([]string{x.ID}, ids...) // newest first
+	}
+	var got []string
+	p := client.Page{Limit: 3}
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 5)
+		l, err := a.c.ListExecutions(ctx, client.ExecutionFilter{JobType: "echo"}, p)
+		require.NoError(t, err)
+		require.EqualValues(t, 7, l.TotalEntries)
+		for _, x := range l.Executions {
+			got = append(got, x.ID)
+		}
+		if l.NextPageToken == "" {
+			break
+		}
+		p.Token = l.NextPageToken
+	}
+	require.Equal(t, ids, got)
+
+	var each []string
+	require.NoError(t, a.c.EachExecution(ctx, client.ExecutionFilter{Status: "succeeded", JobType: "echo",
+		Metadata: map[string]string{"odd": "true"}}, 2, func(x *api.Execution) error {
+		each = append(each, x.ID)
+		return nil
+	}))
+	require.Equal(t, []string{ids[1], ids[3], ids[5]}, each) // i = 5, 3, 1
+
+	for i := 0; i < 3; i++ {
+		_, err := a.c.CreateInstance(ctx, api.InstanceCreate{Name: fmt.Sprint("i", i), Data: json.RawMessage(`{}`)})
+		require.NoError(t, err)
+	}
+	il, err := a.c.ListInstances(ctx, client.Page{Limit: 2})
+	require.NoError(t, err)
+	require.Len(t, il.Instances, 2)
+	require.NotEmpty(t, il.NextPageToken)
+	il2, err := a.c.ListInstances(ctx, client.Page{Limit: 2, Token: il.NextPageToken})
+	require.NoError(t, err)
+	require.Len(t, il2.Instances, 1)
+	require.Equal(t, "i0", il2.Instances[0].Name)
+	require.Empty(t, il2.NextPageToken)
+
+	hdr := http.Header{"Authorization": {"Bearer " + mustLogin(t, e, "admin")}}
+	for _, path := range []string{
+		"/executions?offset=1001",
+		"/executions?page_token=not-ours",
+		"/executions?status=queued&job_type=echo&owner=x&offset=5",
+		"/instances?offset=1001",
+	} {
+		status, _, b := e.raw("GET", path, nil, hdr)
+		require.Equal(t, 400, status, "%s: %s", path, b)
+		require.Contains(t, string(b), "page_token", path)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/solvekit/solvekit/transport/api"
 	"github.com/solvekit/solvekit/transport/httpapi"
 )
 
@@ -23,12 +24,12 @@ func FuzzHandler(f *testing.F) {
 	httpapi.SetKeepAlive(100 * time.Millisecond)
 	e := newEnv(f, envOpts{opts: httpapi.Options{MaxWait: 100 * time.Millisecond, AllowSignup: true}})
 	ctx := context.Background()
-	p := e.addUser("planner", httpapi.RolePlanner)
-	ex, err := p.c.CreateExecution(ctx, httpapi.ExecutionCreate{JobType: "echo", Instance: json.RawMessage(`{"a":1}`)}, 0)
+	p := e.addUser("planner", api.RolePlanner)
+	ex, err := p.c.CreateExecution(ctx, api.ExecutionCreate{JobType: "echo", Instance: json.RawMessage(`{"a":1}`)}, 0)
 	if err != nil {
 		f.Fatal(err)
 	}
-	in, err := p.c.CreateInstance(ctx, httpapi.InstanceCreate{JobType: "sum", Data: json.RawMessage(`{"values":[1]}`)})
+	in, err := p.c.CreateInstance(ctx, api.InstanceCreate{JobType: "sum", Data: json.RawMessage(`{"values":[1]}`)})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -1,19 +1,25 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/solvekit/solvekit"
-	"github.com/solvekit/solvekit/store"
+	"github.com/solvekit/solvekit/internal/serviceredis"
+	"github.com/solvekit/solvekit/transport/api"
+	"github.com/solvekit/solvekit/transport/httpapi/internal/users"
 )
 
 // access says who may call a route (before object ownership checks).
@@ -28,18 +34,18 @@ const (
 	accAdmin               // admin
 )
 
-func (a access) allows(r Role) bool {
+func (a access) allows(r api.Role) bool {
 	switch a {
 	case accOpen, accAny:
 		return true
 	case accRead:
 		return r.Valid()
 	case accWrite:
-		return r == RolePlanner || r == RoleAdmin || r == RoleService
+		return r == api.RolePlanner || r == api.RoleAdmin || r == api.RoleService
 	case accOps:
-		return r == RoleAdmin || r == RoleService
+		return r == api.RoleAdmin || r == api.RoleService
 	case accAdmin:
-		return r == RoleAdmin
+		return r == api.RoleAdmin
 	}
 	return false
 }
@@ -75,14 +81,52 @@ type route struct {
 	resp   any
 	kind   string
 	query  []qparam
+	// headers are the request headers the route reads.
+	headers []qparam
+	// replay is another success status answered with the same body (200
+	// for a repeated POST /executions).
+	replay int
+	// errs lists the error statuses the route can answer besides the ones
+	// errorStatuses derives from its access, path, body and query.
+	errs []int
+}
+
+// errorStatuses lists, sorted, the 4xx (and documented 5xx) statuses the
+// route can answer; the OpenAPI document lists each with the problem
+// schema (other 5xx fall under "default").
+func (rt *route) errorStatuses() []int {
+	set := map[int]bool{}
+	if rt.access != accOpen {
+		set[http.StatusUnauthorized] = true
+		set[http.StatusForbidden] = true
+	}
+	if strings.Contains(rt.path, "{") {
+		set[http.StatusNotFound] = true
+	}
+	if rt.body != nil || rt.multipart {
+		for _, s := range []int{http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity} {
+			set[s] = true
+		}
+	}
+	if len(rt.query) > 0 {
+		set[http.StatusBadRequest] = true
+	}
+	for _, s := range rt.errs {
+		set[s] = true
+	}
+	out := make([]int, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (rt *route) pattern() string { return rt.method + " " + rt.path }
 
 type handler struct {
 	svc    *solvekit.Service
-	st     *store.Store
-	users  *store.UserStore
+	users  *users.Store
 	opts   Options
 	log    *slog.Logger
 	mux    *http.ServeMux
@@ -92,8 +136,14 @@ type handler struct {
 	registered []string
 }
 
+// MinJWTSecretBytes is the shortest Options.JWTSecret accepted: HS256
+// wants a key of at least its 256-bit output.
+const MinJWTSecretBytes = 32
+
 // New returns the REST handler of svc. It creates the bootstrap admin (or
-// logs a one-time bootstrap token) when needed, so it talks to Redis.
+// stores the hash of Options.BootstrapToken) when needed, so it talks to
+// Redis. With built-in logins on, it fails without Options.JWTSecret
+// unless svc runs on the embedded Redis.
 func New(svc *solvekit.Service, opts Options) (http.Handler, error) {
 	if svc == nil {
 		return nil, errors.New("httpapi: nil service")
@@ -106,17 +156,33 @@ func New(svc *solvekit.Service, opts Options) (http.Handler, error) {
 	if opts.SignupRole != "" && !opts.SignupRole.Valid() {
 		return nil, fmt.Errorf("httpapi: unknown SignupRole %q", opts.SignupRole)
 	}
-	h := &handler{svc: svc, st: svc.Store(), users: svc.Store().Users(), opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	if t := opts.BootstrapToken; t != "" && (!strings.HasPrefix(t, "bt_") || len(t) < 35) {
+		return nil, errors.New(`httpapi: BootstrapToken must start with "bt_" and be at least 35 characters long (e.g. "bt_" + openssl rand -hex 24)`)
+	}
+	rdb, prefix := serviceredis.Of(svc)
+	h := &handler{svc: svc, users: users.New(rdb, prefix), opts: opts, log: opts.Logger, mux: http.NewServeMux()}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	h.secret = opts.JWTSecret
 	if !opts.DisableBuiltinAuth {
-		if len(h.secret) == 0 {
-			s, err := h.users.SigningSecret(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("httpapi: signing secret: %w", err)
+		switch {
+		case len(opts.JWTSecret) >= MinJWTSecretBytes:
+			h.secret = bytes.Clone(opts.JWTSecret)
+		case len(opts.JWTSecret) > 0:
+			return nil, fmt.Errorf("httpapi: JWTSecret is %d bytes; use at least %d random bytes", len(opts.JWTSecret), MinJWTSecretBytes)
+		case svc.Embedded():
+			// Nothing outlives the process on the embedded Redis, so a
+			// per-process secret loses nothing.
+			h.secret = make([]byte, MinJWTSecretBytes)
+			if _, err := rand.Read(h.secret); err != nil {
+				return nil, err
 			}
-			h.secret = s
+		default:
+			return nil, fmt.Errorf("httpapi: Options.JWTSecret is required on an external Redis (at least %d random bytes, the same in every process; "+
+				"e.g. from an environment variable or a secret store). Only the embedded Redis gets a random per-process secret; "+
+				"set DisableBuiltinAuth when an Authenticator does all the authentication", MinJWTSecretBytes)
+		}
+		if err := h.users.RemoveStoredSigningSecret(ctx); err != nil {
+			return nil, fmt.Errorf("httpapi: remove the signing secret solvekit 0.1 kept in Redis: %w", err)
 		}
 		if err := h.bootstrap(ctx); err != nil {
 			return nil, err
@@ -136,11 +202,15 @@ func (h *handler) bootstrap(ctx context.Context) error {
 		if _, err := h.users.GetUserByName(ctx, b.Username); err == nil {
 			return nil
 		}
-		u := &store.User{Username: b.Username, Role: string(RoleAdmin)}
-		if err := h.users.CreateUser(ctx, u, b.Password); err != nil && !errors.Is(err, errConflict) {
+		u := &users.User{User: api.User{Username: b.Username, Role: api.RoleAdmin}}
+		// Hashing the password (bcrypt) is most of this call and, on a
+		// loaded host, may take longer than New's bound for Redis I/O.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if err := h.users.CreateUser(cctx, u, b.Password); err != nil && !errors.Is(err, errConflict) {
 			return fmt.Errorf("httpapi: bootstrap admin: %w", err)
 		}
-		return nil
+		return nil // a user exists now: no bootstrap token is needed
 	}
 	n, err := h.users.CountUsers(ctx)
 	if err != nil {
@@ -149,14 +219,16 @@ func (h *handler) bootstrap(ctx context.Context) error {
 	if n > 0 || h.opts.Authenticator != nil {
 		return nil
 	}
-	tok, created, err := h.users.CreateBootstrapToken(ctx, 24*time.Hour)
+	if h.opts.BootstrapToken == "" {
+		h.log.Warn("solvekit/httpapi: no users exist; set Options.BootstrapAdmin, or Options.BootstrapToken and send it as a bearer token to POST /users, to create the first admin")
+		return nil
+	}
+	set, err := h.users.SetBootstrapToken(ctx, h.opts.BootstrapToken, 24*time.Hour)
 	if err != nil {
 		return fmt.Errorf("httpapi: bootstrap token: %w", err)
 	}
-	if created {
-		h.log.Warn("solvekit: no users exist; create the first admin with this one-time token (valid 24h): "+
-			`curl -X POST -H "Authorization: Bearer `+tok+`" -H "Content-Type: application/json" -d '{"username":"admin","password":"...","role":"admin"}' <base>/users`,
-			"bootstrap_token", tok)
+	if set {
+		h.log.Warn("solvekit/httpapi: no users exist; the configured Options.BootstrapToken creates the first admin (POST /users) for the next 24 hours")
 	}
 	return nil
 }
@@ -201,6 +273,57 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// basePath is the path prefix, as the client sent it, in front of the
+// routes for r (the request as routed, after Options.Prefix is cut): what
+// Location headers, problem instances and the OpenAPI servers entry start
+// with. It is Options.Prefix, with in front of it whatever a host's
+// http.StripPrefix (or any middleware that shortens URL.Path) removed: the
+// part of the request line's path before the path being routed. When the
+// two do not line up (a rewriting middleware, odd escaping) it falls back
+// to Options.Prefix.
+func (h *handler) basePath(r *http.Request) string {
+	if r.RequestURI == "" {
+		return h.opts.Prefix
+	}
+	u, err := url.ParseRequestURI(r.RequestURI)
+	if err != nil {
+		return h.opts.Prefix
+	}
+	seen, routed := u.EscapedPath(), r.URL.EscapedPath()
+	base, ok := strings.CutSuffix(seen, routed)
+	if !ok || !cleanBase(base) || !strings.HasSuffix(base, h.opts.Prefix) {
+		return h.opts.Prefix
+	}
+	return base
+}
+
+// cleanBase reports whether base is "" or a clean absolute path that is
+// safe to echo in a header ("/a/b", never "//host" or "/a/../b").
+func cleanBase(base string) bool {
+	if base == "" {
+		return true
+	}
+	if base[0] != '/' || strings.HasPrefix(base, "//") || path.Clean(base) != base {
+		return false
+	}
+	for _, c := range []byte(base) {
+		if c <= ' ' || c >= 0x7f || c == '?' || c == '#' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// requestPath is r's path as the client sent it (for problem instances).
+func (h *handler) requestPath(r *http.Request) string {
+	if u, err := url.ParseRequestURI(r.RequestURI); err == nil && r.RequestURI != "" {
+		if p := u.EscapedPath(); cleanBase(p) || p == "/" {
+			return p
+		}
+	}
+	return h.basePath(r) + r.URL.EscapedPath()
 }
 
 // cors handles CORS headers and answers preflights; it reports whether the
@@ -311,4 +434,15 @@ func pathID(r *http.Request, what string) (string, error) {
 		return "", notFoundErr("%s %q not found", what, id)
 	}
 	return strings.ToLower(id), nil
+}
+
+// byPath reads with get the record the path's {id} names; an id that is
+// not a UUID is a 404 for what, as an unknown one is.
+func byPath[T any](r *http.Request, what string, get func(context.Context, string) (T, error)) (T, error) {
+	id, err := pathID(r, what)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return get(r.Context(), id)
 }

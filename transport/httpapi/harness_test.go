@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,14 +26,16 @@ import (
 
 	"github.com/solvekit/solvekit"
 	"github.com/solvekit/solvekit/internal/redistest"
+	"github.com/solvekit/solvekit/internal/serviceredis"
 	"github.com/solvekit/solvekit/job"
-	"github.com/solvekit/solvekit/store"
+	"github.com/solvekit/solvekit/transport/api"
 	"github.com/solvekit/solvekit/transport/client"
 	"github.com/solvekit/solvekit/transport/httpapi"
+	"github.com/solvekit/solvekit/transport/httpapi/internal/users"
 )
 
 func TestMain(m *testing.M) {
-	store.BcryptCost = bcrypt.MinCost
+	users.BcryptCost = bcrypt.MinCost
 	os.Exit(redistest.Main(m))
 }
 
@@ -99,7 +102,7 @@ type env struct {
 
 type actor struct {
 	name, username, password string
-	user                     *httpapi.User
+	user                     *api.User
 	c                        *client.Client
 }
 
@@ -112,8 +115,8 @@ func newEnv(t testing.TB, o envOpts) *env {
 	srvR := redistest.Current(t)
 	rdb := redis.NewClient(srvR.Options(srvR.DB(t)))
 	t.Cleanup(func() { rdb.Close() })
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := solvekit.New(solvekit.Config{Redis: rdb, Logger: logger, Concurrency: 8,
+	logger := slog.New(slog.DiscardHandler)
+	svc, err := solvekit.New(context.Background(), solvekit.Config{Redis: rdb, Logger: logger, Concurrency: 8,
 		Queues: map[string]int{"default": 1, "slow": 1}, StopGrace: 2 * time.Second})
 	require.NoError(t, err)
 	require.NoError(t, svc.Register(sumJob(), echoJob(), slowJob()))
@@ -123,6 +126,9 @@ func newEnv(t testing.TB, o envOpts) *env {
 	opts := o.opts
 	if opts.Logger == nil {
 		opts.Logger = logger
+	}
+	if len(opts.JWTSecret) == 0 && !opts.DisableBuiltinAuth {
+		opts.JWTSecret = []byte("test-signing-secret-0123456789abcdef")
 	}
 	if opts.BootstrapAdmin == nil && opts.Authenticator == nil {
 		opts.BootstrapAdmin = &httpapi.BootstrapAdmin{Username: "admin", Password: "admin-password"}
@@ -147,6 +153,13 @@ func newEnv(t testing.TB, o envOpts) *env {
 		e.loadDoc(opts.Prefix)
 	}
 	return e
+}
+
+// plannerEnv is newEnv with a user "planner" (role planner) and the
+// bootstrap admin, both signed in.
+func plannerEnv(t testing.TB, o envOpts) (e *env, planner, admin *actor) {
+	e = newEnv(t, o)
+	return e, e.addUser("planner", api.RolePlanner), e.admin()
 }
 
 // loadDoc fetches and validates the OpenAPI document, and from then on
@@ -196,7 +209,8 @@ func (v *validating) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // checkResponse validates one response against the OpenAPI document: its
-// status must be documented for the route and its JSON body must match the
+// status must be documented for the route (a 4xx one
+// explicitly, not through "default") and its JSON body must match the
 // schema. A request that matches no documented route must have got 404 or
 // 405. It returns nil before the document is loaded.
 func (e *env) checkResponse(req *http.Request, status int, header http.Header, body []byte) error {
@@ -212,6 +226,11 @@ func (e *env) checkResponse(req *http.Request, status int, header http.Header, b
 			return fmt.Errorf("%s %s → %d: no documented route: %v", req.Method, req.URL.Path, status, ferr)
 		}
 		return nil
+	}
+	// An error the route can answer is listed for it, not left to
+	// "default" (which stands for server errors).
+	if status >= 400 && status < 500 && route.Operation.Responses.Value(strconv.Itoa(status)) == nil {
+		return fmt.Errorf("%s %s → %d: status not listed in the operation's responses", req.Method, req.URL.Path, status)
 	}
 	ct := header.Get("Content-Type")
 	opts := &openapi3filter.Options{IncludeResponseStatus: true}
@@ -246,13 +265,13 @@ func (e *env) client(opts ...client.Option) *client.Client {
 }
 
 // addUser creates a user through the API (as admin) and logs it in.
-func (e *env) addUser(name string, role httpapi.Role) *actor {
+func (e *env) addUser(name string, role api.Role) *actor {
 	t := e.t
 	ctx := context.Background()
 	admin := e.admin()
 	a := &actor{name: name, username: name, password: name + "-password"}
 	if name != "admin" {
-		u, err := admin.c.CreateUser(ctx, httpapi.UserCreate{Username: a.username, Password: a.password, Role: role})
+		u, err := admin.c.CreateUser(ctx, api.UserCreate{Username: a.username, Password: a.password, Role: role})
 		require.NoError(t, err)
 		a.user = u
 	}
@@ -329,4 +348,16 @@ func serve(t testing.TB, h http.Handler) string {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// redisOf returns a service's Redis client, for tests that look into it.
+func redisOf(svc *solvekit.Service) redis.UniversalClient {
+	rdb, _ := serviceredis.Of(svc)
+	return rdb
+}
+
+// usersOf returns the built-in user store of a service's handler.
+func usersOf(svc *solvekit.Service) *users.Store {
+	rdb, prefix := serviceredis.Of(svc)
+	return users.New(rdb, prefix)
 }

@@ -10,60 +10,25 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"unicode/utf8"
 
+	"github.com/solvekit/solvekit"
 	"github.com/solvekit/solvekit/job"
-	"github.com/solvekit/solvekit/store"
+	"github.com/solvekit/solvekit/transport/api"
 )
-
-// InstanceCreate is the JSON body of POST /instances. The same fields may
-// come as multipart/form-data with the data in a part named "file" (.json,
-// .mps or .lp; MPS and LP models are stored as {"format":"mps"|"lp",
-// "model":"<text>"}, the shape solver/external reads) and metadata as a
-// JSON object text.
-type InstanceCreate struct {
-	Name        string `json:"name,omitempty" validate:"max=256"`
-	Description string `json:"description,omitempty" validate:"max=4096"`
-	// JobType, when given, validates Data against its instance schema.
-	JobType  string            `json:"job_type,omitempty" validate:"max=128"`
-	Data     json.RawMessage   `json:"data" validate:"required"`
-	Metadata map[string]string `json:"metadata,omitempty" validate:"max=64,dive,keys,min=1,max=128,endkeys,max=1024"`
-}
-
-// Instance is a stored instance's record.
-type Instance = store.Instance
-
-// InstanceList is a page of instances.
-type InstanceList struct {
-	Instances    []*store.Instance `json:"instances"`
-	TotalEntries int64             `json:"total_entries"`
-}
-
-// InstancePatch is the body of PATCH /instances/{id}; the data itself is
-// immutable so that executions stay reproducible.
-type InstancePatch struct {
-	Name        *string            `json:"name,omitempty" validate:"omitempty,max=256"`
-	Description *string            `json:"description,omitempty" validate:"omitempty,max=4096"`
-	Metadata    *map[string]string `json:"metadata,omitempty" validate:"omitempty,max=64,dive,keys,min=1,max=128,endkeys,max=1024"`
-}
-
-// CheckRequest is the optional body of POST /instances/{id}/checks.
-type CheckRequest struct {
-	// JobType checks against another job type than the instance's own.
-	JobType string `json:"job_type,omitempty" validate:"max=128"`
-}
-
-// CheckReport is the answer of POST /instances/{id}/checks.
-type CheckReport struct {
-	JobType string `json:"job_type"`
-	// Valid is false when the schema or an error-level check fails.
-	Valid      bool              `json:"valid"`
-	Violations []job.Violation   `json:"violations"`
-	Checks     []job.CheckResult `json:"checks"`
-}
 
 type formPart struct {
 	field, filename, contentType string
 	data                         []byte
+}
+
+// partErr is how a failed read of a multipart body is answered: a body
+// over the limit as it is (413), anything else 400.
+func partErr(err error) error {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return err
+	}
+	return badRequest("malformed multipart body: %v", err)
 }
 
 // readMultipart reads every part of a multipart body (within the body
@@ -77,19 +42,11 @@ func readMultipart(r *http.Request, boundary string) ([]formPart, error) {
 			return out, nil
 		}
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return nil, err
-			}
-			return nil, badRequest("malformed multipart body: %v", err)
+			return nil, partErr(err)
 		}
 		data, err := io.ReadAll(p)
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return nil, err
-			}
-			return nil, badRequest("malformed multipart body: %v", err)
+			return nil, partErr(err)
 		}
 		ct := "application/octet-stream"
 		if mt, params, err := mime.ParseMediaType(p.Header.Get("Content-Type")); err == nil {
@@ -103,8 +60,8 @@ func readMultipart(r *http.Request, boundary string) ([]formPart, error) {
 }
 
 // instanceFromForm turns a multipart upload into an InstanceCreate.
-func instanceFromForm(parts []formPart) (*InstanceCreate, string, error) {
-	req := &InstanceCreate{}
+func instanceFromForm(parts []formPart) (*api.InstanceCreate, string, error) {
+	req := &api.InstanceCreate{}
 	format := ""
 	seen := map[string]bool{}
 	for _, p := range parts {
@@ -113,6 +70,10 @@ func instanceFromForm(parts []formPart) (*InstanceCreate, string, error) {
 				Violations: []job.Violation{{Pointer: "/" + p.field, Keyword: "maxItems", Message: "given twice"}}}
 		}
 		seen[p.field] = true
+		if p.field != "file" && p.field != "metadata" && !utf8.Valid(p.data) {
+			return nil, "", &job.Error{Code: job.CodeBadRequest, Message: fmt.Sprintf("form field %q is not valid UTF-8", p.field),
+				Violations: []job.Violation{{Pointer: "/" + p.field, Keyword: "format", Message: "not valid UTF-8"}}}
+		}
 		switch p.field {
 		case "name":
 			req.Name = string(p.data)
@@ -127,6 +88,22 @@ func instanceFromForm(parts []formPart) (*InstanceCreate, string, error) {
 			}
 		case "file":
 			ext := strings.ToLower(path.Ext(p.filename))
+			// A .json file is stored as it is, and an MPS or LP model
+			// becomes a JSON string (which would quietly turn bad bytes
+			// into U+FFFD): either must be valid UTF-8.
+			var uerr error
+			switch ext {
+			case ".json":
+				uerr = checkUnicode(p.data, "the .json file")
+			case ".mps", ".lp":
+				if !utf8.Valid(p.data) {
+					uerr = badRequest("the %s file is not valid UTF-8", ext)
+				}
+			}
+			if uerr != nil {
+				return nil, "", &job.Error{Code: job.CodeBadRequest, Message: uerr.Error(),
+					Violations: []job.Violation{{Pointer: "/file", Keyword: "format", Message: "not valid UTF-8 text"}}}
+			}
 			switch ext {
 			case ".json":
 				if !json.Valid(p.data) {
@@ -158,7 +135,7 @@ func instanceFromForm(parts []formPart) (*InstanceCreate, string, error) {
 }
 
 func (h *handler) createInstance(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	var req *InstanceCreate
+	var req *api.InstanceCreate
 	format := "json"
 	if mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "multipart/form-data" {
 		if params["boundary"] == "" {
@@ -172,7 +149,7 @@ func (h *handler) createInstance(w http.ResponseWriter, r *http.Request, p *Prin
 			return err
 		}
 	} else {
-		req = &InstanceCreate{}
+		req = &api.InstanceCreate{}
 		if err := h.decodeBody(r, req); err != nil {
 			return err
 		}
@@ -181,13 +158,13 @@ func (h *handler) createInstance(w http.ResponseWriter, r *http.Request, p *Prin
 				Violations: []job.Violation{{Pointer: "/data", Keyword: "required", Message: "the instance data"}}}
 		}
 	}
-	in := &store.Instance{Name: req.Name, Description: req.Description, JobType: req.JobType,
-		Owner: p.ID, Format: format, Metadata: req.Metadata}
+	in := &job.Instance{Name: req.Name, Description: req.Description, JobType: req.JobType,
+		Owner: p.ID, Format: format, Metadata: req.Metadata, Tags: req.Tags}
 	out, err := h.svc.CreateInstance(r.Context(), in, req.Data)
 	if err != nil {
 		return prefixViolations(err, "/data", req.JobType)
 	}
-	w.Header().Set("Location", h.opts.Prefix+"/instances/"+out.ID)
+	w.Header().Set("Location", h.basePath(r)+"/instances/"+out.ID)
 	writeJSON(w, http.StatusCreated, out)
 	return nil
 }
@@ -213,20 +190,16 @@ func prefixViolations(err error, prefix, jobType string) error {
 }
 
 // instance loads the {id} instance with the same rules as execution.
-func (h *handler) instance(r *http.Request, p *Principal, write bool) (*store.Instance, error) {
-	id, err := pathID(r, "instance")
-	if err != nil {
-		return nil, err
-	}
-	in, err := h.st.GetInstance(r.Context(), id)
+func (h *handler) instance(r *http.Request, p *Principal, write bool) (*job.Instance, error) {
+	in, err := byPath(r, "instance", h.svc.GetInstance)
 	if err != nil {
 		return nil, err
 	}
 	if !h.canSee(p, in.Owner) {
-		return nil, notFoundErr("instance %q not found", id)
+		return nil, notFoundErr("instance %q not found", in.ID)
 	}
 	if write && !h.canChange(p, in.Owner) {
-		return nil, forbidden("instance %q belongs to another user", id)
+		return nil, forbidden("instance %q belongs to another user", in.ID)
 	}
 	return in, nil
 }
@@ -237,27 +210,28 @@ func (h *handler) listInstances(w http.ResponseWriter, r *http.Request, p *Princ
 		return err
 	}
 	owner := ""
-	if p.Role == RolePlanner && !h.opts.Sharing {
+	if p.Role == api.RolePlanner && !h.opts.Sharing {
 		owner = p.ID
 	}
-	ins, total, err := h.st.ListInstances(r.Context(), owner, store.Page{Limit: pg.limit, Offset: pg.offset})
+	f := solvekit.InstanceFilter{Owner: owner, Limit: pg.limit, Offset: pg.offset, PageToken: r.URL.Query().Get("page_token")}
+	if v := tagFilter(r, &f.Tag); v != nil {
+		return &job.Error{Code: job.CodeBadRequest, Message: "bad filter", Violations: []job.Violation{*v}}
+	}
+	l, err := h.svc.ListInstancesPage(r.Context(), f)
 	if err != nil {
 		return err
 	}
+	ins := l.Instances
 	if ins == nil {
-		ins = []*store.Instance{}
+		ins = []*job.Instance{}
 	}
-	writeJSON(w, http.StatusOK, InstanceList{Instances: ins, TotalEntries: total})
+	writeJSON(w, http.StatusOK, api.InstanceList{Instances: ins, TotalEntries: l.Total, NextPageToken: l.NextPageToken})
 	return nil
 }
 
 func (h *handler) getInstance(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	in, err := h.instance(r, p, false)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, in)
-	return nil
+	return okJSON(w, in, err)
 }
 
 func (h *handler) instanceData(w http.ResponseWriter, r *http.Request, p *Principal) error {
@@ -265,49 +239,39 @@ func (h *handler) instanceData(w http.ResponseWriter, r *http.Request, p *Princi
 	if err != nil {
 		return err
 	}
-	b, err := h.st.InstanceData(r.Context(), in.ID)
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b)
-	return nil
+	b, err := h.svc.InstanceData(r.Context(), in.ID)
+	return rawJSON(w, b, err)
 }
 
 func (h *handler) patchInstance(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	mask, err := updateMask(r, "name", "description", "metadata")
+	req, mask, err := decodePatch[api.InstancePatch](h, r, "name", "description", "metadata", "tags")
 	if err != nil {
-		return err
-	}
-	var req InstancePatch
-	if err := h.decodeBody(r, &req); err != nil {
 		return err
 	}
 	in, err := h.instance(r, p, true)
 	if err != nil {
 		return err
 	}
-	use := func(name string, present bool) bool { return (mask == nil && present) || mask[name] }
-	if use("name", req.Name != nil) {
+	if mask.writes("name", req.Name != nil) {
 		in.Name = deref(req.Name)
 	}
-	if use("description", req.Description != nil) {
+	if mask.writes("description", req.Description != nil) {
 		in.Description = deref(req.Description)
 	}
-	if use("metadata", req.Metadata != nil) {
+	if mask.writes("metadata", req.Metadata != nil) {
 		in.Metadata = nil
 		if req.Metadata != nil {
 			in.Metadata = *req.Metadata
 		}
 	}
-	in.UpdatedAt = nowUTC()
-	if err := h.st.UpdateInstance(r.Context(), in); err != nil {
-		return err
+	if mask.writes("tags", req.Tags != nil) {
+		in.Tags = nil
+		if req.Tags != nil {
+			in.Tags = *req.Tags
+		}
 	}
-	writeJSON(w, http.StatusOK, in)
-	return nil
+	in.UpdatedAt = nowUTC()
+	return okJSON(w, in, h.svc.UpdateInstance(r.Context(), in))
 }
 
 func deref(s *string) string {
@@ -322,23 +286,13 @@ func (h *handler) deleteInstance(w http.ResponseWriter, r *http.Request, p *Prin
 	if err != nil {
 		return err
 	}
-	if err := h.st.DeleteInstance(r.Context(), in.ID); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, h.svc.DeleteInstance(r.Context(), in.ID))
 }
 
 func (h *handler) checkInstance(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	var req CheckRequest
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
+	var req api.CheckRequest
+	if err := h.decodeOptionalBody(r, &req); err != nil {
 		return err
-	}
-	if len(strings.TrimSpace(string(body))) > 0 {
-		if err := decodeJSONBytes(body, &req); err != nil {
-			return err
-		}
 	}
 	in, err := h.instance(r, p, false)
 	if err != nil {
@@ -356,11 +310,11 @@ func (h *handler) checkInstance(w http.ResponseWriter, r *http.Request, p *Princ
 	if err != nil {
 		return prefixViolations(err, "", name)
 	}
-	data, err := h.st.InstanceData(r.Context(), in.ID)
+	data, err := h.svc.InstanceData(r.Context(), in.ID)
 	if err != nil {
 		return err
 	}
-	rep := CheckReport{JobType: name, Valid: true, Violations: []job.Violation{}, Checks: []job.CheckResult{}}
+	rep := api.CheckReport{JobType: name, Valid: true, Violations: []job.Violation{}, Checks: []job.CheckResult{}}
 	if err := t.ValidateInstance(data); err != nil {
 		var je *job.Error
 		if !errors.As(err, &je) {
@@ -379,7 +333,11 @@ func (h *handler) checkInstance(w http.ResponseWriter, r *http.Request, p *Princ
 		}
 		for _, cr := range res {
 			if !cr.IsWarning {
+				// An error-level finding makes the instance invalid: it is
+				// listed with the schema violations too (keyword: the
+				// check's name), so violations says why valid is false.
 				rep.Valid = false
+				rep.Violations = append(rep.Violations, job.Violation{Pointer: cr.Pointer, Keyword: cr.Name, Message: cr.Message})
 			}
 			rep.Checks = append(rep.Checks, cr)
 		}

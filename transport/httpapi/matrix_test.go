@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/solvekit/solvekit/transport/api"
 	"github.com/solvekit/solvekit/transport/client"
 	"github.com/solvekit/solvekit/transport/httpapi"
 )
@@ -80,26 +81,27 @@ func matrixCells() []cell {
 		{method: "GET", path: "/version", want: list},
 		{method: "GET", path: "/status", want: list},
 		{method: "GET", path: "/openapi.json", want: list},
-		{method: "POST", path: "/login", body: jsonBody(httpapi.LoginRequest{Username: "viewer", Password: "viewer-password"}), want: open},
+		{method: "POST", path: "/login", body: jsonBody(api.LoginRequest{Username: "viewer", Password: "viewer-password"}), want: open},
 		{method: "POST", path: "/signup", body: func(_ *fixture, actor string) (io.Reader, string) {
-			return jsonBody(httpapi.SignupRequest{Username: "new-" + actor + fmt.Sprint(time.Now().UnixNano()), Password: "long-enough"})(nil, "")
+			return jsonBody(api.SignupRequest{Username: "new-" + actor + fmt.Sprint(time.Now().UnixNano()), Password: "long-enough"})(nil, "")
 		}, want: [7]int{201, 201, 201, 201, 201, 201, 201}},
 		{method: "GET", path: "/token", want: anyUser},
 		{method: "GET", path: "/user", want: anyUser},
 		{method: "PUT", path: "/user/password", relogin: true, body: func(_ *fixture, actor string) (io.Reader, string) {
 			pw := map[string]string{"viewer": "viewer-password", "owner": "owner-password", "other": "other-password", "admin": "admin-password", "service": "service-password"}[actor]
-			return jsonBody(httpapi.PasswordChange{CurrentPassword: pw, NewPassword: pw})(nil, "")
+			return jsonBody(api.PasswordChange{CurrentPassword: pw, NewPassword: pw})(nil, "")
 		}, want: [7]int{A, 204, 204, 204, 204, 204, F}},
 
 		{method: "GET", path: "/users", want: adminOnly},
 		{method: "POST", path: "/users", body: func(_ *fixture, actor string) (io.Reader, string) {
-			return jsonBody(httpapi.UserCreate{Username: "u-" + actor + fmt.Sprint(time.Now().UnixNano()), Password: "long-enough", Role: "viewer"})(nil, "")
+			return jsonBody(api.UserCreate{Username: "u-" + actor + fmt.Sprint(time.Now().UnixNano()), Password: "long-enough", Role: "viewer"})(nil, "")
 		}, want: [7]int{A, F, F, F, 201, F, F}},
 		{method: "GET", path: "/users/{user}", want: adminOnly},
 		{method: "PATCH", path: "/users/{user}", body: jsonBody(map[string]any{"email": "x@example.com"}), want: adminOnly},
 		{method: "DELETE", path: "/users/{user}", want: [7]int{A, F, F, F, 204, F, F}},
-		{method: "POST", path: "/apiKeys", body: jsonBody(httpapi.APIKeyCreate{Name: "k"}), want: [7]int{A, 201, 201, 201, 201, 201, F}},
+		{method: "POST", path: "/apiKeys", body: jsonBody(api.APIKeyCreate{Name: "k"}), want: [7]int{A, 201, 201, 201, 201, 201, F}},
 		{method: "GET", path: "/apiKeys", want: anyUser},
+		{method: "GET", path: "/apiKeys/{apikey}", want: [7]int{A, N, 200, N, 200, N, F}},
 		{method: "DELETE", path: "/apiKeys/{apikey}", want: [7]int{A, N, 204, N, 204, N, F}},
 
 		{method: "GET", path: "/jobTypes", want: list},
@@ -143,34 +145,34 @@ func matrixCells() []cell {
 func TestAuthorizationMatrix(t *testing.T) {
 	e := newEnv(t, envOpts{opts: httpapi.Options{AllowSignup: true}})
 	ctx := context.Background()
-	e.addUser("viewer", httpapi.RoleViewer)
-	owner := e.addUser("owner", httpapi.RolePlanner)
-	e.addUser("other", httpapi.RolePlanner)
-	e.addUser("service", httpapi.RoleService)
+	e.addUser("viewer", api.RoleViewer)
+	owner := e.addUser("owner", api.RolePlanner)
+	e.addUser("other", api.RolePlanner)
+	e.addUser("service", api.RoleService)
 	e.admin()
 	// make sure the default queue exists for pause/resume
-	_, err := owner.c.CreateExecution(ctx, httpapi.ExecutionCreate{JobType: "sum", Instance: json.RawMessage(`{"values":[1]}`)}, 5*time.Second)
+	_, err := owner.c.CreateExecution(ctx, api.ExecutionCreate{JobType: "sum", Instance: json.RawMessage(`{"values":[1]}`)}, 5*time.Second)
 	require.NoError(t, err)
 
 	newFixture := func(slow bool) *fixture {
 		f := &fixture{}
-		ex, err := owner.c.CreateExecution(ctx, httpapi.ExecutionCreate{JobType: "echo", Instance: json.RawMessage(`{"v":1}`)}, 0)
+		ex, err := owner.c.CreateExecution(ctx, api.ExecutionCreate{JobType: "echo", Instance: json.RawMessage(`{"v":1}`)}, 0)
 		require.NoError(t, err)
 		f.exec, f.execKey = ex.ID, ex.JobKey
 		_, err = owner.c.UploadFile(ctx, ex.ID, "report.txt", "text/plain", strings.NewReader("r"))
 		require.NoError(t, err)
 		if slow {
-			ex, err = owner.c.CreateExecution(ctx, httpapi.ExecutionCreate{JobType: "slow", Instance: json.RawMessage(`{}`)}, 0)
+			ex, err = owner.c.CreateExecution(ctx, api.ExecutionCreate{JobType: "slow", Instance: json.RawMessage(`{}`)}, 0)
 			require.NoError(t, err)
 			f.slow, f.slowKey = ex.ID, ex.JobKey
 		}
-		in, err := owner.c.CreateInstance(ctx, httpapi.InstanceCreate{JobType: "sum", Data: json.RawMessage(`{"values":[2]}`)})
+		in, err := owner.c.CreateInstance(ctx, api.InstanceCreate{JobType: "sum", Data: json.RawMessage(`{"values":[2]}`)})
 		require.NoError(t, err)
 		f.inst = in.ID
-		u, err := e.admin().c.CreateUser(ctx, httpapi.UserCreate{Username: fmt.Sprintf("tmp%d", time.Now().UnixNano()), Password: "long-enough", Role: "viewer"})
+		u, err := e.admin().c.CreateUser(ctx, api.UserCreate{Username: fmt.Sprintf("tmp%d", time.Now().UnixNano()), Password: "long-enough", Role: "viewer"})
 		require.NoError(t, err)
 		f.user = u.ID
-		k, err := owner.c.CreateAPIKey(ctx, httpapi.APIKeyCreate{Name: "fx"})
+		k, err := owner.c.CreateAPIKey(ctx, api.APIKeyCreate{Name: "fx"})
 		require.NoError(t, err)
 		f.apiKey = k.ID
 		return f
@@ -251,16 +253,16 @@ func TestAuthorizationMatrix(t *testing.T) {
 func TestSharing(t *testing.T) {
 	e := newEnv(t, envOpts{opts: httpapi.Options{Sharing: true}})
 	ctx := context.Background()
-	owner := e.addUser("owner", httpapi.RolePlanner)
-	other := e.addUser("other", httpapi.RolePlanner)
-	ex, err := owner.c.CreateExecution(ctx, httpapi.ExecutionCreate{JobType: "echo", Instance: json.RawMessage(`{}`)}, 0)
+	owner := e.addUser("owner", api.RolePlanner)
+	other := e.addUser("other", api.RolePlanner)
+	ex, err := owner.c.CreateExecution(ctx, api.ExecutionCreate{JobType: "echo", Instance: json.RawMessage(`{}`)}, 0)
 	require.NoError(t, err)
 	_, err = other.c.GetExecution(ctx, ex.ID)
 	require.NoError(t, err)
 	l, err := other.c.ListExecutions(ctx, client.ExecutionFilter{}, client.Page{})
 	require.NoError(t, err)
 	require.EqualValues(t, 1, l.TotalEntries)
-	_, err = other.c.PatchExecution(ctx, ex.ID, httpapi.ExecutionPatch{Name: ptr("x")})
+	_, err = other.c.PatchExecution(ctx, ex.ID, api.ExecutionPatch{Name: ptr("x")})
 	require.Equal(t, 403, client.StatusCode(err))
 	require.Equal(t, 403, client.StatusCode(other.c.DeleteExecution(ctx, ex.ID)))
 }

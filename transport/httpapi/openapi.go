@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/solvekit/solvekit"
+	"github.com/solvekit/solvekit/internal/jsontree"
+	"github.com/solvekit/solvekit/transport/api"
 )
 
 // schemaGen turns Go types into JSON Schemas (OpenAPI 3.1 / 2020-12),
@@ -21,6 +24,8 @@ type schemaGen struct {
 var (
 	timeType = reflect.TypeOf(time.Time{})
 	rawType  = reflect.TypeOf(json.RawMessage{})
+	// problemType gets a description in the document.
+	problemType = reflect.TypeOf(api.Problem{})
 )
 
 // ref returns the schema of t; request schemas take "required" from
@@ -81,7 +86,7 @@ func (g *schemaGen) structRef(t reflect.Type, request bool) map[string]any {
 		if request {
 			s["additionalProperties"] = false
 		}
-		if t.PkgPath() == "github.com/solvekit/solvekit/transport/httpapi" && t.Name() == "Problem" {
+		if t == problemType {
 			s["description"] = "RFC 9457 problem details"
 		}
 		g.comps[name] = s
@@ -170,30 +175,24 @@ func embedSchema(raw json.RawMessage, comp string) any {
 	}
 	var walk func(any) any
 	walk = func(x any) any {
-		switch t := x.(type) {
-		case map[string]any:
-			out := make(map[string]any, len(t))
-			for k, v := range t {
-				if k == "$id" || k == "id" && isString(v) && strings.Contains(v.(string), "://") {
+		t, ok := x.(map[string]any)
+		if !ok {
+			return jsontree.Copy(x, walk)
+		}
+		out := make(map[string]any, len(t))
+		for k, v := range t {
+			if k == "$id" || k == "id" && isString(v) && strings.Contains(v.(string), "://") {
+				continue
+			}
+			if k == "$ref" {
+				if s, ok := v.(string); ok && localRef.MatchString(s) {
+					out[k] = "#/components/schemas/" + comp + strings.TrimPrefix(s, "#")
 					continue
 				}
-				if k == "$ref" {
-					if s, ok := v.(string); ok && localRef.MatchString(s) {
-						out[k] = "#/components/schemas/" + comp + strings.TrimPrefix(s, "#")
-						continue
-					}
-				}
-				out[k] = walk(v)
 			}
-			return out
-		case []any:
-			out := make([]any, len(t))
-			for i, v := range t {
-				out[i] = walk(v)
-			}
-			return out
+			out[k] = walk(v)
 		}
-		return x
+		return out
 	}
 	v = walk(v)
 	if _, ok := v.(map[string]any); !ok {
@@ -206,10 +205,11 @@ func embedSchema(raw json.RawMessage, comp string) any {
 
 func isString(v any) bool { _, ok := v.(string); return ok }
 
-// Document returns the OpenAPI 3.1 document of the routes h serves.
-func (h *handler) document() map[string]any {
+// document returns the OpenAPI 3.1 document of the routes h serves, with
+// base (the path the routes hang under, see basePath) as its server.
+func (h *handler) document(base string) map[string]any {
 	g := &schemaGen{comps: map[string]any{}, names: map[reflect.Type]string{}}
-	problem := g.schema(reflect.TypeOf(Problem{}), false)
+	problem := g.schema(reflect.TypeOf(api.Problem{}), false)
 	paths := map[string]any{}
 	for _, rt := range h.routes {
 		item, _ := paths[rt.path].(map[string]any)
@@ -237,6 +237,10 @@ func (h *handler) document() map[string]any {
 		for _, q := range rt.query {
 			params = append(params, map[string]any{"name": q.name, "in": "query", "description": q.desc,
 				"schema": map[string]any{"type": q.typ}})
+		}
+		for _, hd := range rt.headers {
+			params = append(params, map[string]any{"name": hd.name, "in": "header", "description": hd.desc,
+				"schema": map[string]any{"type": hd.typ}})
 		}
 		if len(params) > 0 {
 			op["parameters"] = params
@@ -276,11 +280,22 @@ func (h *handler) document() map[string]any {
 		default:
 			ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(rt.resp), false)}}
 		}
-		op["responses"] = map[string]any{
+		responses := map[string]any{
 			itoa(rt.status): ok,
-			"default": map[string]any{"description": "An error (RFC 9457 problem details)",
+			"default": map[string]any{"description": "An unexpected error (RFC 9457 problem details)",
 				"content": map[string]any{"application/problem+json": map[string]any{"schema": problem}}},
 		}
+		if rt.replay != 0 {
+			again := maps.Clone(ok)
+			again["description"] = http.StatusText(rt.replay) + ": a repeat of an earlier request (same Idempotency-Key), answered with what it created"
+			responses[itoa(rt.replay)] = again
+		}
+		for _, st := range rt.errorStatuses() {
+			responses[itoa(st)] = map[string]any{"description": errorDescriptions[st],
+				"content": map[string]any{"application/problem+json": map[string]any{"schema": problem}}}
+		}
+		addOutageResponses(responses, rt, problem)
+		op["responses"] = responses
 		item[strings.ToLower(rt.method)] = op
 	}
 	for _, t := range h.svc.Registry().List() {
@@ -317,18 +332,33 @@ func (h *handler) document() map[string]any {
 		"tags": []any{
 			map[string]any{"name": "service"}, map[string]any{"name": "auth"}, map[string]any{"name": "users"},
 			map[string]any{"name": "jobTypes"}, map[string]any{"name": "instances"}, map[string]any{"name": "executions"},
-			map[string]any{"name": "operations"},
+			map[string]any{"name": "schedules"}, map[string]any{"name": "operations"},
+			map[string]any{"name": "tags", "description": "pyfarm's tags API: labels on executions, instances and job types"},
 		},
 	}
-	if h.opts.Prefix != "" {
-		doc["servers"] = []any{map[string]any{"url": h.opts.Prefix}}
+	if base != "" {
+		doc["servers"] = []any{map[string]any{"url": base}}
 	}
 	return doc
 }
 
+// errorDescriptions describe the error statuses of the document.
+var errorDescriptions = map[int]string{
+	http.StatusBadRequest:            "Malformed request: bad JSON or UTF-8, unknown fields, bad query parameters (errors[] points at them)",
+	http.StatusUnauthorized:          "No or invalid credentials",
+	http.StatusForbidden:             "The caller's role or credential may not do this",
+	http.StatusNotFound:              "No such object, or one the caller may not see",
+	http.StatusConflict:              "The object's state forbids it",
+	http.StatusRequestEntityTooLarge: "The body (or an execution's files) is too large",
+	http.StatusUnsupportedMediaType:  "Wrong Content-Type",
+	http.StatusUnprocessableEntity:   "Validation failed (errors[] has a JSON pointer per violation)",
+	http.StatusTooManyRequests:       "Too many failed logins (see Retry-After)",
+	http.StatusServiceUnavailable:    "The job type is paused, or the service cannot reach Redis (see Retry-After)",
+}
+
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
-func (h *handler) openAPI(w http.ResponseWriter, _ *http.Request, _ *Principal) error {
-	writeJSON(w, http.StatusOK, h.document())
+func (h *handler) openAPI(w http.ResponseWriter, r *http.Request, _ *Principal) error {
+	writeJSON(w, http.StatusOK, h.document(h.basePath(r)))
 	return nil
 }

@@ -4,54 +4,9 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/solvekit/solvekit/transport/api"
 )
-
-// Role is what a principal may do.
-type Role string
-
-// Roles, from least to most privileged; service sits beside admin.
-const (
-	// RoleViewer reads job types, instances and executions (all of them:
-	// a read-only account for dashboards and audits).
-	RoleViewer Role = "viewer"
-	// RolePlanner creates instances and executions and manages its own;
-	// it sees other planners' objects only when Options.Sharing is on,
-	// and can never change them.
-	RolePlanner Role = "planner"
-	// RoleAdmin may do everything, including users, job type pausing,
-	// queue pausing and cleanup.
-	RoleAdmin Role = "admin"
-	// RoleService is for workers and automation: it reads and writes every
-	// instance and execution and reads queues and workers, but manages no
-	// users and pauses nothing.
-	RoleService Role = "service"
-)
-
-// Valid reports whether r is one of the four roles.
-func (r Role) Valid() bool {
-	switch r {
-	case RoleViewer, RolePlanner, RoleAdmin, RoleService:
-		return true
-	}
-	return false
-}
-
-// Principal is who a request acts for.
-type Principal struct {
-	// ID identifies the principal; objects it creates are owned by it.
-	ID string `json:"id"`
-	// Username is a display name.
-	Username string `json:"username,omitempty"`
-	// Role decides what the principal may do.
-	Role Role `json:"role"`
-	// Source says how it authenticated: "jwt", "api_key", "job_key",
-	// "bootstrap" or "host" (the host application's Authenticator).
-	Source string `json:"source"`
-	// ExecutionID is set for a job key: the one execution it grants.
-	ExecutionID string `json:"execution_id,omitempty"`
-	// ExpiresAt is when a JWT expires.
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-}
 
 // Authenticator lets a host application authenticate requests with its own
 // sessions or tokens. Return (nil, nil) when the request carries nothing
@@ -74,8 +29,13 @@ type BootstrapAdmin struct {
 	Password string
 }
 
-// Options configures the handler. The zero value is usable: built-in
-// users with a signing secret shared through Redis, no signup, no CORS.
+// Principal is who a request acts for: what an Authenticator returns and
+// what GET /token shows. It is the wire type api.Principal.
+type Principal = api.Principal
+
+// Options configures the handler. The zero value is usable on the
+// embedded Redis (built-in users, a random per-process signing secret, no
+// signup, no CORS); on any other Redis, built-in logins need JWTSecret.
 type Options struct {
 	// Prefix is the path the handler is mounted at when it is not
 	// stripped by the host (e.g. "/api/v1"). Empty when the host uses
@@ -89,8 +49,15 @@ type Options struct {
 	// MaxUploadBytes caps multipart uploads (instances, files). Default 32 MiB.
 	MaxUploadBytes int64
 
-	// JWTSecret signs and checks tokens (HS256). Empty: a random secret
-	// is created once and shared through Redis by every process.
+	// JWTSecret signs and checks login tokens (HS256); at least 32 bytes,
+	// the same in every process serving the API. Take it from your
+	// configuration or secret store, never from Redis: whoever holds it
+	// can mint admin tokens. It is required unless the service runs on
+	// the embedded Redis (Service.Embedded: no Redis configured) or
+	// DisableBuiltinAuth is set; New fails without it. On the embedded
+	// Redis an empty JWTSecret means a random per-process secret, so
+	// tokens do not survive a restart (nor does anything else there).
+	// Changing it signs every user out.
 	JWTSecret []byte
 	// JWTIssuer is the iss claim issued and required. Default "solvekit".
 	JWTIssuer string
@@ -100,10 +67,15 @@ type Options struct {
 	// AllowSignup opens POST /signup, creating accounts with SignupRole.
 	AllowSignup bool
 	// SignupRole is the role of signed-up accounts. Default planner.
-	SignupRole Role
+	SignupRole api.Role
 	// Sharing lets planners see (not change) other planners' instances
 	// and executions.
 	Sharing bool
+	// PlannerQueues lists queues planners may name in POST /executions
+	// besides the job type's own. Admins and service callers may name
+	// any configured queue (Service.Queues); planners by default only
+	// their job type's, so they cannot jump ahead of others.
+	PlannerQueues []string
 	// CORSOrigins lists origins allowed to call the API from a browser
 	// ("*" for any). Empty disables CORS headers.
 	CORSOrigins []string
@@ -116,10 +88,15 @@ type Options struct {
 	DisableBuiltinAuth bool
 
 	// BootstrapAdmin is created at start if its username is not taken.
-	// When it is nil and no user exists, a one-time bootstrap token is
-	// logged at start instead: send it as a bearer token to POST /users
-	// to create the first admin (it is valid for 24 hours).
 	BootstrapAdmin *BootstrapAdmin
+	// BootstrapToken is a one-time token, chosen by the operator (e.g.
+	// "bt_" followed by `openssl rand -hex 24`), that creates the first
+	// admin: send it as a bearer token to POST /users. When it is set and
+	// no user exists at start, its SHA-256 hash is stored for 24 hours;
+	// the first admin created with it uses it up, atomically, so
+	// concurrent requests create one admin at most. It must start with
+	// "bt_" and be at least 35 characters long. solvekit never logs it.
+	BootstrapToken string
 
 	// LoginAttempts is how many failed logins per username and client IP
 	// are allowed per LoginWindow before 429. Default 5 per minute.
@@ -127,10 +104,11 @@ type Options struct {
 	// LoginWindow is the throttling window. Default 1 minute.
 	LoginWindow time.Duration
 
-	// MaxWait caps the ?wait= long-poll of POST /executions. Default 5m.
+	// MaxWait caps the ?wait= long poll of POST /executions and GET
+	// /executions/{id}. Default 5m.
 	MaxWait time.Duration
 
-	// Logger receives the handler's logs (and the bootstrap token).
+	// Logger receives the handler's logs (never a credential).
 	// Default slog.Default().
 	Logger *slog.Logger
 }
@@ -152,7 +130,7 @@ func (o *Options) setDefaults() {
 		o.TokenTTL = 24 * time.Hour
 	}
 	if o.SignupRole == "" {
-		o.SignupRole = RolePlanner
+		o.SignupRole = api.RolePlanner
 	}
 	if o.LoginAttempts <= 0 {
 		o.LoginAttempts = 5

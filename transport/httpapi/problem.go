@@ -1,89 +1,53 @@
 package httpapi
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/solvekit/solvekit/internal/store"
 	"github.com/solvekit/solvekit/job"
+	"github.com/solvekit/solvekit/transport/api"
 )
 
-// ProblemTypeBase starts the type URI of every problem; the code follows
-// the '#'.
-const ProblemTypeBase = "https://github.com/solvekit/solvekit/blob/main/docs/rest.md#problem-"
-
-// Problem is an RFC 9457 problem details body (application/problem+json).
-type Problem struct {
-	// Type identifies the kind of problem (a URI ending in its code).
-	Type string `json:"type"`
-	// Title is a short summary of the kind (the HTTP status text).
-	Title string `json:"title"`
-	// Status is the HTTP status code.
-	Status int `json:"status"`
-	// Detail explains this occurrence.
-	Detail string `json:"detail,omitempty"`
-	// Instance is the request path.
-	Instance string `json:"instance,omitempty"`
-	// Code is solvekit's error code (invalid, not_found, ...).
-	Code string `json:"code"`
-	// Errors lists validation failures, each located by a JSON pointer
-	// into the request body (or, for query parameters, "?name").
-	Errors []job.Violation `json:"errors,omitempty"`
-}
-
-// Error makes a Problem an error (for the client package).
-func (p *Problem) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d %s", p.Status, p.Title)
-	if p.Detail != "" {
-		b.WriteString(": " + p.Detail)
-	}
-	for _, v := range p.Errors {
-		fmt.Fprintf(&b, "; %s: %s", v.Pointer, v.Message)
-	}
-	return b.String()
+// codeStatus is the HTTP status of each job.Error code, one status a
+// code; any other code is 500.
+var codeStatus = map[job.Code]int{
+	job.CodeInvalid:        http.StatusUnprocessableEntity,
+	job.CodeBadRequest:     http.StatusBadRequest,
+	job.CodeNotFound:       http.StatusNotFound,
+	job.CodeConflict:       http.StatusConflict,
+	job.CodeUnauthorized:   http.StatusUnauthorized,
+	job.CodeForbidden:      http.StatusForbidden,
+	job.CodeUnavailable:    http.StatusServiceUnavailable,
+	job.CodeOutcomeUnknown: http.StatusGatewayTimeout,
+	job.CodeTooLarge:       http.StatusRequestEntityTooLarge,
+	job.CodeTooMany:        http.StatusTooManyRequests,
 }
 
 // StatusOf maps a job.Error code to its HTTP status.
 func StatusOf(c job.Code) int {
-	switch c {
-	case job.CodeInvalid:
-		return http.StatusUnprocessableEntity
-	case job.CodeBadRequest:
-		return http.StatusBadRequest
-	case job.CodeNotFound:
-		return http.StatusNotFound
-	case job.CodeConflict:
-		return http.StatusConflict
-	case job.CodeUnauthorized:
-		return http.StatusUnauthorized
-	case job.CodeForbidden:
-		return http.StatusForbidden
-	case job.CodeUnavailable:
-		return http.StatusServiceUnavailable
-	case job.CodeTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case job.CodeTooMany:
-		return http.StatusTooManyRequests
+	if s, ok := codeStatus[c]; ok {
+		return s
 	}
 	return http.StatusInternalServerError
 }
 
+// codeOfStatus is the problem code of an httpError's status: the code
+// whose status it is (codeStatus read backwards), or one of its own.
 func codeOfStatus(status int) job.Code {
 	switch status {
-	case 405:
+	case http.StatusMethodNotAllowed:
 		return "method_not_allowed"
-	case 415:
+	case http.StatusUnsupportedMediaType:
 		return "unsupported_media_type"
 	}
-	for _, c := range []job.Code{job.CodeInvalid, job.CodeBadRequest, job.CodeNotFound, job.CodeConflict,
-		job.CodeUnauthorized, job.CodeForbidden, job.CodeUnavailable, job.CodeTooLarge, job.CodeTooMany} {
-		if StatusOf(c) == status {
+	for c, s := range codeStatus {
+		if s == status {
 			return c
 		}
 	}
@@ -106,8 +70,46 @@ func badRequest(format string, args ...any) error {
 	return job.Errorf(job.CodeBadRequest, format, args...)
 }
 
+// retryAfterSeconds is the Retry-After header of 503 answers: when Redis
+// is down or still loading (after the store's own short retries), how
+// long a client should wait before it asks again.
+const retryAfterSeconds = 2
+
+// addOutageResponses documents an operation's answers to a Redis outage
+// (responses is its OpenAPI responses object, problem the Problem schema):
+// 503 with Retry-After on every operation but GET /health (whose 503 is
+// its own body), and 504 where a create may have landed unseen (POST
+// /executions).
+func addOutageResponses(responses map[string]any, rt *route, problem any) {
+	if rt.path == "/health" {
+		return
+	}
+	body := map[string]any{"application/problem+json": map[string]any{"schema": problem}}
+	responses["503"] = map[string]any{
+		"description": "Unavailable (code unavailable): Redis cannot be reached or is still loading, or the job type is paused. Nothing was done; try again after Retry-After.",
+		"headers": map[string]any{"Retry-After": map[string]any{"description": "seconds to wait before trying again",
+			"schema": map[string]any{"type": "integer"}}},
+		"content": body,
+	}
+	if rt.method == http.MethodPost && rt.path == "/executions" {
+		responses["504"] = map[string]any{
+			"description": "Outcome unknown (code outcome_unknown): the connection to Redis broke after the execution was sent; it may exist (the detail names its id). Get it before submitting again.",
+			"content":     body,
+		}
+	}
+}
+
 func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	p := &Problem{Instance: r.URL.Path}
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		// The client went away (a dropped long poll, say): no one reads an
+		// answer, and nothing went wrong here.
+		h.log.Debug("solvekit/httpapi: client gone", "method", r.Method, "path", r.URL.Path)
+		return
+	}
+	// Outage errors that the store did not type itself (users, keys, ...)
+	// are 503s too, not 500s.
+	err = store.Classify(err)
+	p := &api.Problem{Instance: h.requestPath(r)}
 	var je *job.Error
 	var he *httpError
 	var mbe *http.MaxBytesError
@@ -127,8 +129,14 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if p.Status >= 500 && p.Status != http.StatusServiceUnavailable && p.Code != string(job.CodeInternal) {
 		h.log.Error("solvekit/httpapi: server error", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if je != nil && je.Err != nil && p.Status == http.StatusServiceUnavailable {
+		h.log.Warn("solvekit/httpapi: unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if p.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+	}
 	p.Title = http.StatusText(p.Status)
-	p.Type = ProblemTypeBase + p.Code
+	p.Type = api.ProblemTypeBase + p.Code
 	if p.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="solvekit"`)
 	}
@@ -136,6 +144,58 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
+}
+
+// noContent answers 204 when err is nil and returns err otherwise, for
+// the handler's error path.
+func noContent(w http.ResponseWriter, err error) error {
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// okJSON answers 200 with v when err is nil and returns err otherwise.
+func okJSON(w http.ResponseWriter, v any, err error) error {
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// answer answers 200 with out(v) when err is nil and returns err
+// otherwise (out is not called then: v may be nil).
+func answer[T, O any](w http.ResponseWriter, v T, err error, out func(T) O) error {
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out(v))
+	return nil
+}
+
+// mapSlice returns f of each element of in, never nil: an empty list
+// answers [] rather than null.
+func mapSlice[T, O any](in []T, f func(T) O) []O {
+	out := make([]O, 0, len(in))
+	for _, v := range in {
+		out = append(out, f(v))
+	}
+	return out
+}
+
+// rawJSON answers 200 with b, a stored JSON document, when err is nil and
+// returns err otherwise.
+func rawJSON(w http.ResponseWriter, b []byte, err error) error {
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -150,89 +210,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// decodeBody reads a JSON request body strictly into v: a JSON object,
-// no unknown fields, no trailing data; then validator/v10 tags are checked
-// (violations → 422 with pointers).
-func (h *handler) decodeBody(r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, _ := strings.Cut(ct, ";")
-		mt = strings.TrimSpace(strings.ToLower(mt))
-		if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
-			return statusErr(http.StatusUnsupportedMediaType, "send application/json, not %s", mt)
-		}
-	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		return err
-	}
-	return decodeJSONBytes(body, v)
-}
-
-func decodeJSONBytes(body []byte, v any) error {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return badRequest("request body is empty; send a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return badRequest("unexpected data after the JSON object")
-	}
-	return job.Validate(v)
-}
-
-func jsonError(err error) error {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return badRequest("malformed JSON at byte %d: %v", se.Offset, se)
-	case errors.As(err, &te):
-		ptr := "/" + strings.ReplaceAll(te.Field, ".", "/")
-		if te.Field == "" {
-			ptr = ""
-		}
-		return &job.Error{Code: job.CodeBadRequest, Message: fmt.Sprintf("wrong type at %s: got %s, want %s", orRoot(ptr), te.Value, jsonKind(te.Type.Kind().String())),
-			Violations: []job.Violation{{Pointer: ptr, Keyword: "type", Message: fmt.Sprintf("got %s, want %s", te.Value, jsonKind(te.Type.Kind().String()))}}}
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return badRequest("malformed JSON: unexpected end of input")
-	}
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return err
-	}
-	msg := err.Error()
-	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		f = strings.Trim(f, `"`)
-		return &job.Error{Code: job.CodeBadRequest, Message: fmt.Sprintf("unknown field %q", f),
-			Violations: []job.Violation{{Pointer: "/" + f, Keyword: "additionalProperties", Message: "unknown field"}}}
-	}
-	return badRequest("malformed JSON: %s", strings.TrimPrefix(msg, "json: "))
-}
-
-func orRoot(p string) string {
-	if p == "" {
-		return "/"
-	}
-	return p
-}
-
-func jsonKind(k string) string {
-	switch {
-	case strings.HasPrefix(k, "int"), strings.HasPrefix(k, "uint"):
-		return "integer"
-	case strings.HasPrefix(k, "float"):
-		return "number"
-	case k == "map", k == "struct":
-		return "object"
-	case k == "slice", k == "array":
-		return "array"
-	}
-	return k
-}
-
 // page is the limit/offset of a listing.
 type page struct{ limit, offset int }
 
@@ -240,35 +217,57 @@ func parsePage(r *http.Request) (page, error) {
 	p := page{limit: 25}
 	q := r.URL.Query()
 	var viol []job.Violation
-	if v := q.Get("limit"); v != "" || q.Has("limit") {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			viol = append(viol, job.Violation{Pointer: "?limit", Keyword: "range", Message: "limit must be an integer from 1 to 1000"})
-		} else {
-			p.limit = n
+	// intParam reads parameter name, when given, into *dst: an integer
+	// from lo to hi, or a violation (keyword, msg).
+	intParam := func(name string, lo, hi int, dst *int, keyword, msg string) {
+		v := q.Get(name)
+		if v == "" && !q.Has(name) {
+			return
 		}
-	}
-	if v := q.Get("offset"); v != "" || q.Has("offset") {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > 1_000_000_000 {
-			viol = append(viol, job.Violation{Pointer: "?offset", Keyword: "minimum", Message: "offset must be a non-negative integer"})
-		} else {
-			p.offset = n
+		if err != nil || n < lo || n > hi {
+			viol = append(viol, job.Violation{Pointer: "?" + name, Keyword: keyword, Message: msg})
+			return
 		}
+		*dst = n
 	}
+	intParam("limit", 1, 1000, &p.limit, "range", "limit must be an integer from 1 to 1000")
+	intParam("offset", 0, 1_000_000_000, &p.offset, "minimum", "offset must be a non-negative integer")
 	if len(viol) > 0 {
 		return p, &job.Error{Code: job.CodeBadRequest, Message: "bad paging parameters", Violations: viol}
 	}
 	return p, nil
 }
 
+// fieldMask is a PATCH's ?update_mask= as the set of fields it names; nil
+// when the request has none.
+type fieldMask map[string]bool
+
+// writes reports whether a PATCH writes field name: the mask names it,
+// or, without a mask, the body has it (present).
+func (m fieldMask) writes(name string, present bool) bool { return (m == nil && present) || m[name] }
+
+// decodePatch reads a PATCH request: its update_mask, checked against the
+// allowed fields, and its JSON body into a new T.
+func decodePatch[T any](h *handler, r *http.Request, allowed ...string) (*T, fieldMask, error) {
+	mask, err := updateMask(r, allowed...)
+	if err != nil {
+		return nil, nil, err
+	}
+	req := new(T)
+	if err := h.decodeBody(r, req); err != nil {
+		return nil, nil, err
+	}
+	return req, mask, nil
+}
+
 // updateMask parses ?update_mask=a,b and checks it against allowed fields.
-func updateMask(r *http.Request, allowed ...string) (map[string]bool, error) {
+func updateMask(r *http.Request, allowed ...string) (fieldMask, error) {
 	raw := r.URL.Query()["update_mask"]
 	if len(raw) == 0 {
 		return nil, nil
 	}
-	out := map[string]bool{}
+	out := fieldMask{}
 	for _, part := range raw {
 		for _, f := range strings.Split(part, ",") {
 			f = strings.TrimSpace(f)

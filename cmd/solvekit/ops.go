@@ -1,0 +1,318 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/solvekit/solvekit/transport/api"
+	"github.com/solvekit/solvekit/transport/client"
+)
+
+// clientRun is a RunE that gets the REST client first.
+func (a *app) clientRun(fn func(ctx context.Context, c *client.Client, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := a.client()
+		if err != nil {
+			return err
+		}
+		return fn(cmd.Context(), c, args)
+	}
+}
+
+func (a *app) jobTypesCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "job-types [NAME]",
+		Short: "List job types, or show one with its schemas",
+		Args:  usageArgs(cobra.MaximumNArgs(1)),
+		RunE: a.clientRun(func(ctx context.Context, c *client.Client, args []string) error {
+			if len(args) == 1 {
+				d, err := c.GetJobType(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return a.show(d, func(w io.Writer) {
+					jobTypeTable(w, []*api.JobType{&d.JobType})
+					for _, s := range []struct {
+						name string
+						v    []byte
+					}{{"instance schema", d.InstanceSchema}, {"config schema", d.ConfigSchema}, {"solution schema", d.SolutionSchema}} {
+						if len(s.v) > 0 && string(s.v) != "null" {
+							fmt.Fprintf(w, "\n%s: %s\n", s.name, s.v)
+						}
+					}
+				})
+			}
+			l, err := c.ListJobTypes(ctx, client.Page{Limit: 1000})
+			if err != nil {
+				return err
+			}
+			return a.show(l, func(w io.Writer) { jobTypeTable(w, l.JobTypes) })
+		}),
+	}
+	for _, paused := range []bool{true, false} {
+		verb := map[bool]string{true: "pause", false: "resume"}[paused]
+		c.AddCommand(&cobra.Command{
+			Use:   verb + " NAME",
+			Short: strings.ToUpper(verb[:1]) + verb[1:] + " a job type's new submissions (admin)",
+			Args:  usageArgs(cobra.ExactArgs(1)),
+			RunE: a.clientRun(func(ctx context.Context, c *client.Client, args []string) error {
+				d, err := c.SetJobTypePaused(ctx, args[0], paused)
+				if err != nil {
+					return err
+				}
+				return a.show(d, func(w io.Writer) { jobTypeTable(w, []*api.JobType{&d.JobType}) })
+			}),
+		})
+	}
+	return c
+}
+
+func jobTypeTable(w io.Writer, ts []*api.JobType) {
+	fmt.Fprintln(w, "NAME\tKIND\tQUEUE\tSOLVERS\tTIMEOUT\tPAUSED\tDESCRIPTION")
+	for _, t := range ts {
+		timeout := "-"
+		if t.TimeoutSeconds > 0 {
+			timeout = (time.Duration(t.TimeoutSeconds * float64(time.Second))).String()
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%v\t%s\n", t.Name, t.Kind, t.Queue, dash(strings.Join(t.Solvers, ",")),
+			timeout, t.IsPaused, dash(t.Description))
+	}
+}
+
+func (a *app) queuesCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "queues",
+		Short: "List the queues with their task counts",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: a.clientRun(func(ctx context.Context, c *client.Client, _ []string) error {
+			l, err := c.ListQueues(ctx)
+			if err != nil {
+				return err
+			}
+			return a.show(l, func(w io.Writer) { queueTable(w, l.Queues) })
+		}),
+	}
+	for _, verb := range []string{"pause", "resume"} {
+		c.AddCommand(&cobra.Command{
+			Use:   verb + " NAME",
+			Short: strings.ToUpper(verb[:1]) + verb[1:] + " a queue's processing (admin)",
+			Args:  usageArgs(cobra.ExactArgs(1)),
+			RunE: a.clientRun(func(ctx context.Context, c *client.Client, args []string) error {
+				op := c.PauseQueue
+				if verb == "resume" {
+					op = c.ResumeQueue
+				}
+				q, err := op(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return a.show(q, func(w io.Writer) { queueTable(w, []*api.Queue{q}) })
+			}),
+		})
+	}
+	return c
+}
+
+func queueTable(w io.Writer, qs []*api.Queue) {
+	fmt.Fprintln(w, "QUEUE\tSIZE\tPENDING\tACTIVE\tSCHEDULED\tRETRY\tARCHIVED\tLATENCY\tPAUSED")
+	for _, q := range qs {
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.1fs\t%v\n", q.Name, q.Size, q.Pending, q.Active, q.Scheduled,
+			q.Retry, q.Archived, q.LatencySeconds, q.Paused)
+	}
+}
+
+func (a *app) workersCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "workers",
+		Short: "List the running worker processes",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: a.clientRun(func(ctx context.Context, c *client.Client, _ []string) error {
+			l, err := c.ListWorkers(ctx)
+			if err != nil {
+				return err
+			}
+			return a.show(l, func(w io.Writer) {
+				fmt.Fprintln(w, "ID\tHOST\tPID\tBUSY\tQUEUES\tSTATUS\tSTARTED")
+				for _, wk := range l.Workers {
+					qs := make([]string, 0, len(wk.Queues))
+					for q, wt := range wk.Queues {
+						qs = append(qs, fmt.Sprintf("%s:%d", q, wt))
+					}
+					sort.Strings(qs)
+					fmt.Fprintf(w, "%s\t%s\t%d\t%d/%d\t%s\t%s\t%s\n", wk.ID, wk.Host, wk.PID, wk.ActiveWorkers, wk.Concurrency,
+						strings.Join(qs, ","), wk.Status, wk.StartedAt.Local().Format(time.DateTime))
+				}
+			})
+		}),
+	}
+}
+
+func (a *app) usersCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "users",
+		Short: "List built-in user accounts (admin)",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: a.clientRun(func(ctx context.Context, c *client.Client, _ []string) error {
+			l, err := c.ListUsers(ctx, client.Page{Limit: 1000})
+			if err != nil {
+				return err
+			}
+			return a.show(l, func(w io.Writer) { userTable(w, l.Users) })
+		}),
+	}
+	var req api.UserCreate
+	var role string
+	create := &cobra.Command{
+		Use:   "create USERNAME",
+		Short: "Create a user; the password is read from stdin",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: a.clientRun(func(ctx context.Context, c *client.Client, args []string) error {
+			req.Username, req.Role = args[0], api.Role(role)
+			pw, err := a.readSecret()
+			if err != nil {
+				return err
+			}
+			req.Password = pw
+			u, err := c.CreateUser(ctx, req)
+			if err != nil {
+				return err
+			}
+			return a.show(u, func(w io.Writer) { userTable(w, []*api.User{u}) })
+		}),
+	}
+	create.Flags().StringVar(&role, "role", string(api.RolePlanner), "viewer, planner, admin or service")
+	create.Flags().StringVar(&req.Email, "email", "", "e-mail address")
+	c.AddCommand(create, a.deleteByID("Delete a user", (*client.Client).DeleteUser))
+	return c
+}
+
+func userTable(w io.Writer, us []*api.User) {
+	fmt.Fprintln(w, "ID\tUSERNAME\tROLE\tDISABLED\tEMAIL\tCREATED")
+	for _, u := range us {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\t%s\n", u.ID, u.Username, u.Role, u.Disabled, dash(u.Email), u.CreatedAt.Local().Format(time.DateTime))
+	}
+}
+
+// readSecret reads a password from the first line of stdin.
+func (a *app) readSecret() (string, error) {
+	line, err := bufio.NewReader(a.stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", &exitError{code: exitUsage, err: errors.New("no password on stdin")}
+	}
+	return pw, nil
+}
+
+func (a *app) apiKeysCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "api-keys",
+		Short: "List API keys (yours; an admin's lists everyone's)",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: a.clientRun(func(ctx context.Context, c *client.Client, _ []string) error {
+			l, err := c.ListAPIKeys(ctx, client.Page{Limit: 1000})
+			if err != nil {
+				return err
+			}
+			return a.show(l, func(w io.Writer) { apiKeyTable(w, l.APIKeys) })
+		}),
+	}
+	var req api.APIKeyCreate
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create an API key; its secret is printed once",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: a.clientRun(func(ctx context.Context, c *client.Client, _ []string) error {
+			k, err := c.CreateAPIKey(ctx, req)
+			if err != nil {
+				return err
+			}
+			return a.show(k, func(w io.Writer) {
+				apiKeyTable(w, []*api.APIKey{k.APIKey})
+				fmt.Fprintf(w, "\nkey (shown once): %s\n", k.Key)
+			})
+		}),
+	}
+	create.Flags().StringVar(&req.Name, "name", "", "a name to recognise the key by")
+	create.Flags().StringVar(&req.UserID, "user", "", "create the key for this user id (admin)")
+	c.AddCommand(create, a.deleteByID("Revoke an API key", (*client.Client).DeleteAPIKey))
+	return c
+}
+
+func apiKeyTable(w io.Writer, ks []*api.APIKey) {
+	fmt.Fprintln(w, "ID\tNAME\tUSER\tPREFIX\tCREATED\tLAST USED")
+	for _, k := range ks {
+		used := "-"
+		if k.LastUsedAt != nil {
+			used = k.LastUsedAt.Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, dash(k.Name), k.UserID, k.Prefix, k.CreatedAt.Local().Format(time.DateTime), used)
+	}
+}
+
+func (a *app) loginCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "login USERNAME",
+		Short: "Log in and save the server and token in the config file",
+		Long: `Log in to the server (--server, SOLVEKIT_SERVER or the config file's) with
+a password read from stdin, and save the server URL and the token in the
+config file, readable only by you, for the client commands to use.`,
+		Example: `  echo "$PASSWORD" | solvekit login admin --server https://solver.example.com`,
+		Args:    usageArgs(cobra.ExactArgs(1)),
+		RunE: a.clientRun(func(ctx context.Context, c *client.Client, args []string) error {
+			pw, err := a.readSecret()
+			if err != nil {
+				return err
+			}
+			tok, err := c.Login(ctx, args[0], pw)
+			if err != nil {
+				return err
+			}
+			server, _, err := a.target()
+			if err != nil {
+				return err
+			}
+			p, err := a.writeConfig(fileConfig{Server: server, Token: tok.Token})
+			if err != nil {
+				return err
+			}
+			out := map[string]any{"config_file": p, "server": server, "expires_at": tok.ExpiresAt}
+			return a.show(out, func(w io.Writer) {
+				fmt.Fprintf(w, "logged in to %s as %s; token saved in %s (expires %s)\n", server, args[0], p,
+					tok.ExpiresAt.Local().Format(time.DateTime))
+			})
+		}),
+	}
+}
+
+func (a *app) statusCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the service's version, job types and execution counts",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: a.clientRun(func(ctx context.Context, c *client.Client, _ []string) error {
+			st, err := c.Status(ctx)
+			if err != nil {
+				return err
+			}
+			return a.show(st, func(w io.Writer) {
+				fmt.Fprintf(w, "name:\t%s\nversion:\t%s\njob types:\t%s\n", st.Name, st.Version, strings.Join(st.JobTypes, ", "))
+				for _, s := range slices.Sorted(maps.Keys(st.Counts)) {
+					fmt.Fprintf(w, "%s:\t%d\n", s, st.Counts[s])
+				}
+			})
+		}),
+	}
+}

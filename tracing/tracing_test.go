@@ -1,0 +1,265 @@
+package tracing_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/solvekit/solvekit"
+	"github.com/solvekit/solvekit/internal/patience"
+	"github.com/solvekit/solvekit/internal/redistest"
+	"github.com/solvekit/solvekit/job"
+	"github.com/solvekit/solvekit/solvekittest"
+	"github.com/solvekit/solvekit/tracing"
+	"github.com/solvekit/solvekit/transport/api"
+	"github.com/solvekit/solvekit/transport/httpapi"
+)
+
+// TestTraceAcrossServices: a POST /executions served through HTTP by
+// Service A, which runs no worker, and the attempt run by Service B's
+// worker on the same Redis form one trace: the attempt span and the
+// queue-wait span are children of the request's span, with the job's
+// attributes; the job's own span nests under the attempt, and a failing
+// attempt records its error.
+func TestTraceAcrossServices(t *testing.T) {
+	srv := redistest.Current(t)
+	db := srv.DB(t)
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	tr := tracing.New(tracing.Options{TracerProvider: tp})
+
+	type seen struct{ traceID, spanID string }
+	inJob := make(chan seen, 4)
+	defs := func() []*job.Definition {
+		return []*job.Definition{
+			job.Async("ok", func(ctx context.Context, jc *job.Context) (any, error) {
+				_, span := tp.Tracer("job").Start(ctx, "job work")
+				span.End()
+				jc.Logger.Info("working")
+				sc := trace.SpanContextFromContext(ctx)
+				inJob <- seen{sc.TraceID().String(), sc.SpanID().String()}
+				return 1, nil
+			}),
+			job.Async("bad", func(ctx context.Context, jc *job.Context) (any, error) {
+				return nil, job.Fail("no luck", nil)
+			}),
+		}
+	}
+	client := func() *redis.Client {
+		c := redis.NewClient(srv.Options(db))
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	a := solvekittest.Start(t, solvekittest.Options{NoWorker: true, Config: solvekit.Config{Redis: client(),
+		Middleware: []job.Middleware{tr.Middleware}}}, defs()...)
+	b := solvekittest.Start(t, solvekittest.Options{NoWorker: true, Config: solvekit.Config{Redis: client(),
+		Middleware: []job.Middleware{tr.Middleware}}}, defs()...)
+
+	admin := httpapi.AuthenticatorFunc(func(*http.Request) (*httpapi.Principal, error) {
+		return &httpapi.Principal{ID: "host-admin", Role: api.RoleAdmin, Source: "host"}, nil
+	})
+	h, err := httpapi.New(a, httpapi.Options{Authenticator: admin, DisableBuiltinAuth: true})
+	require.NoError(t, err)
+	h = tr.HTTP(h)
+
+	post := func(jobType string) string {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/executions",
+			strings.NewReader(`{"job_type":"`+jobType+`","instance":{}}`)))
+		require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+		var e struct{ ID string }
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &e))
+		require.NotEmpty(t, e.ID)
+		return e.ID
+	}
+	okID, badID := post("ok"), post("bad")
+
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Work(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	solvekittest.WaitState(t, b, okID, job.StateSucceeded, patience.Scale(30*time.Second))
+	solvekittest.WaitState(t, b, badID, job.StateFailed, patience.Scale(30*time.Second))
+	js := <-inJob
+
+	byName := func(name, id string) tracetest.SpanStub {
+		t.Helper()
+		var found tracetest.SpanStub
+		require.Eventually(t, func() bool {
+			for _, s := range exp.GetSpans() {
+				if s.Name != name {
+					continue
+				}
+				if id == "" || attrOf(s, "solvekit.execution_id") == id {
+					found = s
+					return true
+				}
+			}
+			return false
+		}, patience.Scale(10*time.Second), 10*time.Millisecond, "no span %q for %q", name, id)
+		return found
+	}
+	// The request spans, named by route; one of them submitted okID.
+	var httpSpans []tracetest.SpanStub
+	for _, s := range exp.GetSpans() {
+		if s.Name == "POST /executions" {
+			httpSpans = append(httpSpans, s)
+		}
+	}
+	require.Len(t, httpSpans, 2)
+	for _, s := range httpSpans {
+		require.Equal(t, trace.SpanKindServer, s.SpanKind)
+		require.Equal(t, "201", attrOf(s, "http.response.status_code"))
+	}
+
+	for _, c := range []struct {
+		id, jobType, state string
+		http               tracetest.SpanStub
+	}{{okID, "ok", "succeeded", httpSpans[0]}, {badID, "bad", "failed", httpSpans[1]}} {
+		att := byName("solvekit.attempt "+c.jobType, c.id)
+		require.Equal(t, c.http.SpanContext.TraceID(), att.SpanContext.TraceID(), "attempt in the request's trace")
+		require.Equal(t, c.http.SpanContext.SpanID(), att.Parent.SpanID(), "attempt a child of the request")
+		require.True(t, att.Parent.IsRemote())
+		require.Equal(t, c.jobType, attrOf(att, "solvekit.job_type"))
+		require.Equal(t, "1", attrOf(att, "solvekit.attempt"))
+		require.Equal(t, c.state, attrOf(att, "solvekit.state"))
+		require.Equal(t, trace.SpanKindConsumer, att.SpanKind)
+
+		wait := byName("solvekit.queue_wait", c.id)
+		require.Equal(t, c.http.SpanContext.SpanID(), wait.Parent.SpanID())
+		require.False(t, wait.EndTime.Before(wait.StartTime))
+		require.False(t, wait.StartTime.After(att.StartTime))
+		if c.state == "failed" {
+			require.Equal(t, codes.Error, att.Status.Code)
+			require.Contains(t, att.Status.Description, "no luck")
+			require.NotEmpty(t, att.Events, "the error is recorded")
+		} else {
+			require.Equal(t, codes.Unset, att.Status.Code)
+			work := byName("job work", "")
+			require.Equal(t, att.SpanContext.SpanID(), work.Parent.SpanID(), "the job's span nests under the attempt")
+			require.Equal(t, att.SpanContext.TraceID().String(), js.traceID)
+			require.Equal(t, att.SpanContext.SpanID().String(), js.spanID)
+			// The job's log record carries the attempt span's ids.
+			var logged job.LogRecord
+			require.Eventually(t, func() bool {
+				recs, err := b.Logs(context.Background(), okID, "", 100)
+				require.NoError(t, err)
+				for _, r := range recs {
+					if r.Message == "working" {
+						logged = r
+						return true
+					}
+				}
+				return false
+			}, patience.Scale(10*time.Second), 10*time.Millisecond)
+			require.Equal(t, js.traceID, logged.Attrs["trace_id"])
+			require.Equal(t, js.spanID, logged.Attrs["span_id"])
+		}
+	}
+}
+
+// TestHTTPContinuesIncomingTrace: a request that carries a traceparent
+// header gets its span in that trace, as the header's span's child.
+func TestHTTPContinuesIncomingTrace(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	tr := tracing.New(tracing.Options{TracerProvider: tp})
+	mux := http.NewServeMux()
+	var tpInCtx bool
+	mux.HandleFunc("GET /things/{id}", func(w http.ResponseWriter, r *http.Request) {
+		tpInCtx = trace.SpanContextFromContext(r.Context()).IsValid()
+		w.WriteHeader(http.StatusTeapot)
+	})
+	req := httptest.NewRequest("GET", "/things/7", nil)
+	req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	tr.HTTP(mux).ServeHTTP(httptest.NewRecorder(), req)
+	spans := exp.GetSpans()
+	require.Len(t, spans, 1)
+	s := spans[0]
+	require.Equal(t, "GET /things/{id}", s.Name)
+	require.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", s.SpanContext.TraceID().String())
+	require.Equal(t, "00f067aa0ba902b7", s.Parent.SpanID().String())
+	require.Equal(t, "418", attrOf(s, "http.response.status_code"))
+	require.True(t, tpInCtx)
+}
+
+// attrOf returns the value of span s's attribute k as a string, "" when
+// absent.
+func attrOf(s tracetest.SpanStub, k string) string {
+	for _, a := range s.Attributes {
+		if a.Key == attribute.Key(k) {
+			return a.Value.Emit()
+		}
+	}
+	return ""
+}
+
+// TestTraceOfScheduledRetriedExecution: an execution submitted from the
+// caller's own span (Inject) to run later has its queue wait start when it
+// was due, not at the submit; a failed attempt with retries left and the
+// retry each get an attempt span under the caller's span, and only the
+// first has a queue wait.
+func TestTraceOfScheduledRetriedExecution(t *testing.T) {
+	srv := redistest.Current(t)
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	tr := tracing.New(tracing.Options{TracerProvider: tp})
+	rdb := redis.NewClient(srv.Options(srv.DB(t)))
+	t.Cleanup(func() { rdb.Close() })
+	svc := solvekittest.Start(t, solvekittest.Options{Config: solvekit.Config{Redis: rdb,
+		Middleware: []job.Middleware{tr.Middleware},
+		RetryDelay: func(int) time.Duration { return 10 * time.Millisecond }}},
+		job.Async("flaky", func(ctx context.Context, jc *job.Context) (any, error) {
+			if jc.Attempt == 1 {
+				return nil, errors.New("flake")
+			}
+			return 1, nil
+		}, job.WithMaxRetries(1)))
+
+	ctx, parent := tp.Tracer("caller").Start(context.Background(), "caller")
+	e, err := svc.Submit(tracing.Inject(ctx), solvekit.SubmitRequest{JobType: "flaky", Instance: json.RawMessage(`{}`),
+		RunIn: 300 * time.Millisecond})
+	parent.End()
+	require.NoError(t, err)
+	require.NotNil(t, e.RunAt)
+	solvekittest.WaitState(t, svc, e.ID, job.StateSucceeded, patience.Scale(30*time.Second))
+
+	var attempts, waits []tracetest.SpanStub
+	require.Eventually(t, func() bool {
+		attempts, waits = nil, nil
+		for _, s := range exp.GetSpans() {
+			switch s.Name {
+			case "solvekit.attempt flaky":
+				attempts = append(attempts, s)
+			case "solvekit.queue_wait":
+				waits = append(waits, s)
+			}
+		}
+		return len(attempts) == 2
+	}, patience.Scale(10*time.Second), 10*time.Millisecond)
+	require.Len(t, waits, 1)
+	require.False(t, waits[0].StartTime.Before(e.RunAt.Truncate(time.Millisecond)), "the wait starts when it was due")
+	require.Equal(t, parent.SpanContext().SpanID(), waits[0].Parent.SpanID())
+	for i, s := range attempts {
+		require.Equal(t, parent.SpanContext().TraceID(), s.SpanContext.TraceID())
+		require.Equal(t, parent.SpanContext().SpanID(), s.Parent.SpanID())
+		require.Equal(t, []string{"1", "2"}[i], attrOf(s, "solvekit.attempt"))
+		require.Equal(t, []string{"failed", "succeeded"}[i], attrOf(s, "solvekit.state"))
+	}
+	require.Equal(t, codes.Error, attempts[0].Status.Code)
+}

@@ -1,0 +1,186 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/solvekit/solvekit"
+	"github.com/solvekit/solvekit/job"
+	"github.com/solvekit/solvekit/transport/api"
+)
+
+// parseRunIn reads ExecutionCreate.run_in, a duration such as "90s".
+func parseRunIn(v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, &job.Error{Code: job.CodeInvalid, Message: fmt.Sprintf("run_in %q is not a duration such as 90s", v),
+			Violations: []job.Violation{{Pointer: "/run_in", Keyword: "format", Message: "a non-negative duration such as 90s or 2h"}}}
+	}
+	return d, nil
+}
+
+// checkInstanceRef refuses (422) a stored instance id that does not exist
+// or that p may not see; "" passes.
+func (h *handler) checkInstanceRef(ctx context.Context, p *Principal, id string) error {
+	if id == "" {
+		return nil
+	}
+	in, err := h.svc.GetInstance(ctx, id)
+	if err != nil || !h.canSee(p, in.Owner) {
+		if err != nil && job.ErrorCode(err) != job.CodeNotFound {
+			return err
+		}
+		return &job.Error{Code: job.CodeInvalid, Message: fmt.Sprintf("instance %q not found", id),
+			Violations: []job.Violation{{Pointer: "/instance_id", Keyword: "exists", Message: "no such instance"}}}
+	}
+	return nil
+}
+
+func scheduleOut(sc *solvekit.Schedule) *api.Schedule {
+	return &api.Schedule{ID: sc.ID, Name: sc.Name, Cron: sc.Cron, TimeZone: sc.TimeZone, JobType: sc.JobType,
+		InstanceID: sc.InstanceID, Instance: sc.Instance, Config: sc.Config, Metadata: sc.Metadata, Owner: sc.Owner,
+		Enabled: sc.Enabled, CatchUp: string(sc.CatchUp), CreatedAt: sc.CreatedAt, NextRun: sc.NextRun,
+		LastRun: sc.LastRun, LastExecutionID: sc.LastExecutionID, LastError: sc.LastError}
+}
+
+// schedule loads the {id} schedule and checks that p may see it (and
+// change it when write), as for executions.
+func (h *handler) schedule(r *http.Request, p *Principal, write bool) (*solvekit.Schedule, error) {
+	sc, err := byPath(r, "schedule", h.svc.Schedule)
+	if err != nil {
+		return nil, err
+	}
+	if !h.canSee(p, sc.Owner) {
+		return nil, notFoundErr("schedule %q not found", sc.ID)
+	}
+	if write && !h.canChange(p, sc.Owner) {
+		return nil, forbidden("schedule %q belongs to another user", sc.ID)
+	}
+	return sc, nil
+}
+
+func (h *handler) createSchedule(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	var req api.ScheduleCreate
+	if err := h.decodeBody(r, &req); err != nil {
+		return err
+	}
+	req.InstanceID = strings.ToLower(req.InstanceID)
+	if err := h.checkInstanceRef(r.Context(), p, req.InstanceID); err != nil {
+		return err
+	}
+	sreq := solvekit.ScheduleRequest{Name: req.Name, Cron: req.Cron, TimeZone: req.TimeZone, JobType: req.JobType,
+		InstanceID: req.InstanceID, Metadata: req.Metadata, Owner: p.ID, CatchUp: solvekit.CatchUp(req.CatchUp),
+		Disabled: req.Enabled != nil && !*req.Enabled}
+	if !nullish(req.Instance) {
+		sreq.Instance = req.Instance
+	}
+	if !nullish(req.Config) {
+		sreq.Config = req.Config
+	}
+	sc, err := h.svc.CreateSchedule(r.Context(), sreq)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", h.basePath(r)+"/schedules/"+sc.ID)
+	writeJSON(w, http.StatusCreated, scheduleOut(sc))
+	return nil
+}
+
+func (h *handler) listSchedules(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	pg, err := parsePage(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := solvekit.ScheduleFilter{Owner: q.Get("owner"), JobType: q.Get("job_type")}
+	if p.Role == api.RolePlanner && !h.opts.Sharing {
+		f.Owner = p.ID
+	}
+	all, err := h.svc.Schedules(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := api.ScheduleList{Schedules: []*api.Schedule{}, TotalEntries: int64(len(all))}
+	for i := pg.offset; i < len(all) && i < pg.offset+pg.limit; i++ {
+		out.Schedules = append(out.Schedules, scheduleOut(all[i]))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *handler) getSchedule(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	sc, err := h.schedule(r, p, false)
+	return answer(w, sc, err, scheduleOut)
+}
+
+func (h *handler) patchSchedule(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	mask, err := updateMask(r, "name", "cron", "time_zone", "job_type", "instance_id", "instance", "config", "metadata", "enabled", "catch_up")
+	if err != nil {
+		return err
+	}
+	var req api.SchedulePatch
+	if err := h.decodeBody(r, &req); err != nil {
+		return err
+	}
+	sc, err := h.schedule(r, p, true)
+	if err != nil {
+		return err
+	}
+	use := func(name string, present bool) bool { return (mask == nil && present) || mask[name] }
+	var u solvekit.ScheduleUpdate
+	str := func(name string, v *string) *string {
+		if !use(name, v != nil) {
+			return nil
+		}
+		s := deref(v)
+		return &s
+	}
+	u.Name, u.Cron, u.TimeZone, u.JobType = str("name", req.Name), str("cron", req.Cron), str("time_zone", req.TimeZone), str("job_type", req.JobType)
+	if id := str("instance_id", req.InstanceID); id != nil && *id != "" {
+		*id = strings.ToLower(*id)
+		if err := h.checkInstanceRef(r.Context(), p, *id); err != nil {
+			return err
+		}
+		u.InstanceID = id
+	}
+	if use("instance", req.Instance != nil) && req.Instance != nil {
+		u.Instance = req.Instance
+	}
+	if use("config", req.Config != nil) {
+		u.Config = req.Config
+		if u.Config == nil {
+			u.Config = new(json.RawMessage)
+		}
+	}
+	if use("metadata", req.Metadata != nil) {
+		md := map[string]string{}
+		if req.Metadata != nil {
+			md = *req.Metadata
+		}
+		u.Metadata = &md
+	}
+	if use("enabled", req.Enabled != nil) && req.Enabled != nil {
+		u.Enabled = req.Enabled
+	}
+	if c := str("catch_up", req.CatchUp); c != nil {
+		cu := solvekit.CatchUp(*c)
+		u.CatchUp = &cu
+	}
+	out, err := h.svc.UpdateSchedule(r.Context(), sc.ID, u)
+	return answer(w, out, err, scheduleOut)
+}
+
+func (h *handler) deleteSchedule(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	sc, err := h.schedule(r, p, true)
+	if err != nil {
+		return err
+	}
+	return noContent(w, h.svc.DeleteSchedule(r.Context(), sc.ID))
+}
