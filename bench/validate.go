@@ -221,7 +221,7 @@ func runValidateMode(o options) (int, error) {
 	}}
 	steps := []*step{anchor, prepare,
 		{label: "  of which instance schema alone (untyped job)", f: func() error { return u.ValidateInstance(instance) }},
-		{label: "  of which typed decode + tags alone (ValidateInput)", f: func() error { return typed.ValidateInput(instance) }},
+		{label: "typed decode + tags by encoding/json (ValidateInput)", f: func() error { return typed.ValidateInput(instance) }},
 	}
 
 	srv, err := redistest.Start()

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/go-playground/validator/v10"
+
+	"github.com/solvekit/solvekit/internal/typedinput"
 )
 
 // Func is the body of an untyped job. It receives the job Context (instance,
@@ -113,6 +115,10 @@ type Definition struct {
 	// checkInput decodes an instance into a typed job's input and checks
 	// its tags (SyncOf, AsyncOf); nil for untyped jobs.
 	checkInput func(instance json.RawMessage) *Error
+	// newInput returns a pointer to a new zero input value of a typed
+	// job (nil for untyped jobs), for a registry that decodes an
+	// instance it has already parsed (internal/typedinput).
+	newInput func() any
 }
 
 // ValidateInput checks an instance the way a typed job (SyncOf, AsyncOf)
@@ -281,6 +287,7 @@ func typedDefinition[In, Out any](d *Definition, _ TypedFunc[In, Out]) *Definiti
 		var in In
 		return decodeChecked(instance, &in, "instance")
 	}
+	d.newInput = func() any { return new(In) }
 	return d
 }
 
@@ -472,6 +479,11 @@ func decodeChecked(data json.RawMessage, v any, what string) *Error {
 		}
 		return e
 	}
+	return checkDecoded(v, what)
+}
+
+// checkDecoded checks the struct tags of v, a value decoded from what.
+func checkDecoded(v any, what string) *Error {
 	if err := Validate(v); err != nil {
 		var e *Error
 		if errors.As(err, &e) {
@@ -481,6 +493,22 @@ func decodeChecked(data json.RawMessage, v any, what string) *Error {
 		return &Error{Code: CodeInvalid, Message: what + ": " + err.Error()}
 	}
 	return nil
+}
+
+func init() {
+	typedinput.New = func(def any) (any, func() error, bool) {
+		d, _ := def.(*Definition)
+		if d == nil || d.newInput == nil {
+			return nil, nil, false
+		}
+		in := d.newInput()
+		return in, func() error {
+			if e := checkDecoded(in, "instance"); e != nil {
+				return e
+			}
+			return nil
+		}, true
+	}
 }
 
 // jsonKind names the JSON type that decodes into t.

@@ -22,14 +22,22 @@ const maxDepth = 10000
 // returns ok == false and the caller decodes with decodeJSON, whose errors
 // name the line and column.
 func fastDecode(b []byte) (v any, ok bool) {
+	v, _, ok = fastDecodeDup(b)
+	return v, ok
+}
+
+// fastDecodeDup is fastDecode that also reports whether an object of the
+// document repeats a member name (the tree keeps the last value, where
+// encoding/json decoding into a struct would merge the two).
+func fastDecodeDup(b []byte) (v any, dup, ok bool) {
 	p := parser{s: string(b)}
 	p.skipSpace()
 	v, ok = p.value(0)
 	if !ok {
-		return nil, false
+		return nil, false, false
 	}
 	p.skipSpace()
-	return v, p.i == len(p.s)
+	return v, p.dup, p.i == len(p.s)
 }
 
 type parser struct {
@@ -40,6 +48,8 @@ type parser struct {
 	// index finds the members of a large object by name while it is
 	// built (an object's members are all added before the next starts).
 	index map[string]int
+	// dup is set when an object repeats a member name.
+	dup bool
 
 	// Slabs the tree is carved from, so that small objects and arrays
 	// cost no allocation of their own: members, items, and the headers
@@ -283,6 +293,7 @@ func (p *parser) addMember(o object, name string, v any) object {
 		for j := range o {
 			if o[j].name == name {
 				o[j].value = v
+				p.dup = true
 				return o
 			}
 		}
@@ -296,6 +307,7 @@ func (p *parser) addMember(o object, name string, v any) object {
 	}
 	if j, dup := p.index[name]; dup {
 		o[j].value = v
+		p.dup = true
 		return o
 	}
 	p.index[name] = len(o)

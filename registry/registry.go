@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/solvekit/solvekit/internal/typedinput"
 	"github.com/solvekit/solvekit/job"
 )
 
@@ -176,8 +177,17 @@ func (t *Type) Name() string { return t.Def.Name }
 // (job.Definition.ValidateInput); the error is a *job.Error ("instance is
 // invalid" with violations, or a job.CodeBadRequest one for malformed JSON).
 func (t *Type) ValidateInstance(doc json.RawMessage) error {
-	if err := t.Instance.validateAs("instance", doc); err != nil {
+	tree, err := t.Instance.validateTree("instance", doc)
+	if err != nil {
 		return err
+	}
+	// A typed job's input is decoded from the tree the schema check
+	// parsed, when decodeTyped can do it exactly as encoding/json would;
+	// else (and for every error) encoding/json decodes the bytes again.
+	if tree != nil && typedinput.New != nil {
+		if in, check, ok := typedinput.New(t.Def); ok && decodeTyped(tree, in) {
+			return check()
+		}
 	}
 	return t.Def.ValidateInput(doc)
 }

@@ -178,14 +178,34 @@ func (s *Schema) Validate(doc json.RawMessage) error {
 }
 
 func (s *Schema) validateAs(name string, doc json.RawMessage) error {
+	_, err := s.validateTree(name, doc)
+	return err
+}
+
+// validateTree is validateAs that also returns the document's tree (of
+// fastDecode) when it is valid, was read by fastDecode with no repeated
+// member name, and was accepted by quick, which leaves it as parsed; else
+// the tree is nil.
+func (s *Schema) validateTree(name string, doc json.RawMessage) (any, error) {
 	if s == nil {
-		return checkDoc(name, doc)
+		return nil, checkDoc(name, doc)
+	}
+	if len(bytes.TrimSpace(doc)) > 0 {
+		if v, dup, ok := fastDecodeDup(doc); ok {
+			if s.quick != nil && s.quick.valid(s.schema, v) {
+				if dup {
+					return nil, nil
+				}
+				return v, nil
+			}
+			return nil, s.library(name, v)
+		}
 	}
 	v, err := parseDoc(name, doc)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return s.validateValue(name, v)
+	return nil, s.validateValue(name, v)
 }
 
 // validateValue checks a decoded document (see fastDecode for its number
@@ -195,6 +215,11 @@ func (s *Schema) validateValue(name string, v any) error {
 	if s.quick != nil && s.quick.valid(s.schema, v) {
 		return nil
 	}
+	return s.library(name, v)
+}
+
+// library checks v with the schema library, which lists every violation.
+func (s *Schema) library(name string, v any) error {
 	err := s.schema.Validate(libTree(v))
 	if err == nil {
 		return nil
