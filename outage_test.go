@@ -57,7 +57,7 @@ func TestServiceWhenRedisIsDown(t *testing.T) {
 // record it sent and names it in the message; the execution exists.
 func TestSubmitErrorForACreatedExecution(t *testing.T) {
 	b := setup(t, setupOpts{noWork: true, defs: []*job.Definition{echoAsync()}})
-	f := &redistest.Faults{}
+	f := &redistest.Faults{Only: redistest.WritesInput}
 	b.rdb.AddHook(f)
 	f.RefuseAfterLoss.Store(-1)
 	f.Lose.Store(true)

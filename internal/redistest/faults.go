@@ -23,16 +23,38 @@ import (
 //   - RefuseAfterLoss: the value Refuse takes when a reply is lost (Redis
 //     went down right after running the script).
 //   - Ran counts the scripts that ran on Redis.
+//   - Only, when set before the client is used, picks the scripts the
+//     faults apply to (and Ran counts); the others pass untouched, so
+//     that a Service's background loops, whose scripts may run at any
+//     moment on a loaded machine, do not take a fault meant for a call.
 type Faults struct {
 	Lose            atomic.Bool
 	Refuse          atomic.Int32
 	RefuseAfterLoss atomic.Int32
 	Ran             atomic.Int32
+	Only            func(redis.Cmder) bool
 }
 
-func isScript(cmd redis.Cmder) bool {
+// WritesInput is a Faults.Only that picks the scripts writing an
+// execution's input key (…:in): the creates of Submit and SubmitMany.
+func WritesInput(cmd redis.Cmder) bool {
+	args := cmd.Args()
+	if len(args) < 3 {
+		return false
+	}
+	n, _ := args[2].(int)
+	for i := 3; i < 3+n && i < len(args); i++ {
+		if k, ok := args[i].(string); ok && strings.HasSuffix(k, ":in") {
+			return true
+		}
+	}
+	return false
+}
+
+// isScript reports whether cmd is a script the faults apply to.
+func (f *Faults) isScript(cmd redis.Cmder) bool {
 	n := strings.ToLower(cmd.Name())
-	return n == "evalsha" || n == "eval"
+	return (n == "evalsha" || n == "eval") && (f.Only == nil || f.Only(cmd))
 }
 
 // before applies the faults due before a script is sent; it reports
@@ -70,7 +92,7 @@ func (f *Faults) DialHook(next redis.DialHook) redis.DialHook { return next }
 // ProcessHook disturbs single scripts.
 func (f *Faults) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if !isScript(cmd) {
+		if !f.isScript(cmd) {
 			return next(ctx, cmd)
 		}
 		if f.before(cmd) {
@@ -90,7 +112,7 @@ func (f *Faults) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func (f *Faults) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		for _, c := range cmds {
-			if isScript(c) && f.before(c) {
+			if f.isScript(c) && f.before(c) {
 				// Refused: nothing of the pipeline is sent.
 				for _, o := range cmds {
 					o.SetErr(c.Err())
@@ -100,7 +122,7 @@ func (f *Faults) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proce
 		}
 		err := next(ctx, cmds)
 		for _, c := range cmds {
-			if isScript(c) {
+			if f.isScript(c) {
 				if lost := f.after(c, c.Err()); lost != nil && err == nil {
 					err = lost
 				}

@@ -109,7 +109,7 @@ func TestRedisDownAnswers503(t *testing.T) {
 // outcome_unknown naming the execution, which exists.
 func TestSubmitOutcomeUnknownAnswers504(t *testing.T) {
 	rdb := redistest.Client(t)
-	f := &redistest.Faults{}
+	f := &redistest.Faults{Only: redistest.WritesInput}
 	rdb.AddHook(f)
 	e := hostEnv(t, rdb)
 	f.RefuseAfterLoss.Store(-1)
