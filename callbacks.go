@@ -86,20 +86,14 @@ func RegisterCallbackFormat(name string, f CallbackFormatter) {
 }
 
 func (c *Config) setCallbackDefaults() {
-	if c.CallbackTimeout <= 0 {
-		c.CallbackTimeout = 10 * time.Second
-	}
-	if c.CallbackMaxAge <= 0 {
-		c.CallbackMaxAge = 24 * time.Hour
-	}
+	positiveOr(&c.CallbackTimeout, 10*time.Second)
+	positiveOr(&c.CallbackMaxAge, 24*time.Hour)
 	if c.CallbackBackoff == nil {
 		c.CallbackBackoff = func(n int) time.Duration {
 			return min(time.Second<<min(n-1, 10), 10*time.Minute)
 		}
 	}
-	if c.CallbackInterval <= 0 {
-		c.CallbackInterval = time.Second
-	}
+	positiveOr(&c.CallbackInterval, time.Second)
 }
 
 // callbackFields are the record fields of req's callback.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -13,14 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvekit/solvekit"
 	"github.com/solvekit/solvekit/internal/patience"
-	"github.com/solvekit/solvekit/internal/redistest"
 	"github.com/solvekit/solvekit/job"
-	"github.com/solvekit/solvekit/solvekittest"
 )
 
 var cbSecret = []byte("test-callback-secret")
@@ -85,6 +81,27 @@ func waitCallback(t *testing.T, svc *solvekit.Service, id string) *job.Execution
 	return e
 }
 
+// callbackRun runs a sum execution whose result_url is rcv's, on a
+// Service with cbConfig changed by tweak (when not nil).
+func callbackRun(t *testing.T, rcv *receiver, tweak func(*solvekit.Config)) (*bundle, *job.Execution) {
+	t.Helper()
+	cfg := cbConfig()
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	b := setup(t, setupOpts{cfg: cfg, defs: []*job.Definition{sumJob()}})
+	return b, run(t, b, solvekit.SubmitRequest{JobType: "sum", ResultURL: rcv.srv.URL})
+}
+
+// waitAttempts waits until execution id has n callback attempts.
+func waitAttempts(t *testing.T, b *bundle, id string, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		atts, err := b.svc.Callbacks(context.Background(), id)
+		return err == nil && len(atts) == n
+	}, patience.Scale(20*time.Second), 10*time.Millisecond)
+}
+
 func TestCallbackNativeSigned(t *testing.T) {
 	rcv := newReceiver(t)
 	b := setup(t, setupOpts{cfg: cbConfig(), defs: []*job.Definition{sumJob()}})
@@ -120,8 +137,7 @@ func TestCallbackNativeSigned(t *testing.T) {
 
 func TestCallbackRetriesThenDelivered(t *testing.T) {
 	rcv := newReceiver(t, 500, 500)
-	b := setup(t, setupOpts{cfg: cbConfig(), defs: []*job.Definition{sumJob()}})
-	e := run(t, b, solvekit.SubmitRequest{JobType: "sum", ResultURL: rcv.srv.URL})
+	b, e := callbackRun(t, rcv, nil)
 	e = waitCallback(t, b.svc, e.ID)
 	require.Equal(t, job.CallbackDelivered, e.CallbackState)
 	require.Equal(t, 3, e.CallbackAttempts)
@@ -143,10 +159,9 @@ func TestCallbackRetriesThenDelivered(t *testing.T) {
 
 func TestCallbackGivesUpAfterMaxAge(t *testing.T) {
 	rcv := newReceiver(t, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500)
-	cfg := cbConfig()
-	cfg.CallbackMaxAge = time.Millisecond // the first failure is the last
-	b := setup(t, setupOpts{cfg: cfg, defs: []*job.Definition{sumJob()}})
-	e := run(t, b, solvekit.SubmitRequest{JobType: "sum", ResultURL: rcv.srv.URL})
+	b, e := callbackRun(t, rcv, func(cfg *solvekit.Config) {
+		cfg.CallbackMaxAge = time.Millisecond // the first failure is the last
+	})
 	e = waitCallback(t, b.svc, e.ID)
 	require.Equal(t, job.CallbackFailed, e.CallbackState)
 	require.Equal(t, 1, e.CallbackAttempts)
@@ -155,10 +170,9 @@ func TestCallbackGivesUpAfterMaxAge(t *testing.T) {
 
 func TestCallbackRefusesPrivateAddress(t *testing.T) {
 	rcv := newReceiver(t)
-	cfg := cbConfig()
-	cfg.CallbackAllowPrivate = false
-	b := setup(t, setupOpts{cfg: cfg, defs: []*job.Definition{sumJob()}})
-	e := run(t, b, solvekit.SubmitRequest{JobType: "sum", ResultURL: rcv.srv.URL})
+	b, e := callbackRun(t, rcv, func(cfg *solvekit.Config) {
+		cfg.CallbackAllowPrivate = false
+	})
 	e = waitCallback(t, b.svc, e.ID)
 	require.Equal(t, job.CallbackFailed, e.CallbackState, "a refused address is not retried")
 	atts, err := b.svc.Callbacks(context.Background(), e.ID)
@@ -231,10 +245,9 @@ func TestCallbackOnCancelOfQueued(t *testing.T) {
 // to the next one.
 func TestCallbackSurvivesRestart(t *testing.T) {
 	rcv := newReceiver(t)
-	cfg := cbConfig()
-	cfg.DisableCallbacks = true
-	b := setup(t, setupOpts{cfg: cfg, defs: []*job.Definition{sumJob()}})
-	e := run(t, b, solvekit.SubmitRequest{JobType: "sum", ResultURL: rcv.srv.URL})
+	b, e := callbackRun(t, rcv, func(cfg *solvekit.Config) {
+		cfg.DisableCallbacks = true
+	})
 	require.Equal(t, job.CallbackPending, e.CallbackState)
 	require.Empty(t, rcv.got())
 
@@ -252,14 +265,10 @@ func TestCallbackSurvivesRestart(t *testing.T) {
 // the due set.
 func TestCallbackDeletedWithExecution(t *testing.T) {
 	rcv := newReceiver(t, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500)
-	cfg := cbConfig()
-	cfg.CallbackBackoff = func(int) time.Duration { return time.Hour }
-	b := setup(t, setupOpts{cfg: cfg, defs: []*job.Definition{sumJob()}})
-	e := run(t, b, solvekit.SubmitRequest{JobType: "sum", ResultURL: rcv.srv.URL})
-	require.Eventually(t, func() bool {
-		atts, err := b.svc.Callbacks(context.Background(), e.ID)
-		return err == nil && len(atts) == 1
-	}, patience.Scale(20*time.Second), 10*time.Millisecond)
+	b, e := callbackRun(t, rcv, func(cfg *solvekit.Config) {
+		cfg.CallbackBackoff = func(int) time.Duration { return time.Hour }
+	})
+	waitAttempts(t, b, e.ID, 1)
 	require.NoError(t, b.svc.Delete(context.Background(), e.ID))
 	require.Empty(t, footprint(t, b.rdb, e.ID))
 	_, err := b.svc.Callbacks(context.Background(), e.ID)
@@ -279,8 +288,7 @@ func port(u string) string {
 // next delivery id.
 func TestCallbackAfterRelaunch(t *testing.T) {
 	rcv := newReceiver(t)
-	b := setup(t, setupOpts{cfg: cbConfig(), defs: []*job.Definition{sumJob()}})
-	e := run(t, b, solvekit.SubmitRequest{JobType: "sum", ResultURL: rcv.srv.URL})
+	b, e := callbackRun(t, rcv, nil)
 	waitCallback(t, b.svc, e.ID)
 	_, err := b.svc.Relaunch(context.Background(), e.ID, solvekit.RelaunchRequest{})
 	require.NoError(t, err)
@@ -301,38 +309,16 @@ func TestCallbackAfterRelaunch(t *testing.T) {
 // and its pending delivery with it.
 func TestCallbackRemovedByRetention(t *testing.T) {
 	rcv := newReceiver(t, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500)
-	cfg := cbConfig()
-	cfg.CallbackBackoff = func(int) time.Duration { return time.Hour }
-	cfg.DisableRetention = false
-	b := setup(t, setupOpts{cfg: cfg, defs: []*job.Definition{sumJob()}})
-	e := run(t, b, solvekit.SubmitRequest{JobType: "sum", ResultURL: rcv.srv.URL})
-	require.Eventually(t, func() bool {
-		atts, err := b.svc.Callbacks(context.Background(), e.ID)
-		return err == nil && len(atts) == 1
-	}, patience.Scale(20*time.Second), 10*time.Millisecond)
+	b, e := callbackRun(t, rcv, func(cfg *solvekit.Config) {
+		cfg.CallbackBackoff = func(int) time.Duration { return time.Hour }
+		cfg.DisableRetention = false
+	})
+	waitAttempts(t, b, e.ID, 1)
 	require.NotEmpty(t, footprint(t, b.rdb, e.ID))
 	n, _, _, err := solvekit.RetentionSweeper(b.svc)(time.Now().Add(8 * 24 * time.Hour))
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	require.Empty(t, footprint(t, b.rdb, e.ID), "nothing of the execution is left, its callbacks included")
-}
-
-// On Redis Cluster the due set lives in the prefix's hash slot, with the
-// records: the scripts that end an execution schedule its callback there.
-func TestCallbackOnRedisCluster(t *testing.T) {
-	c := redistest.StartCluster(t, 3)
-	rcv := newReceiver(t)
-	cfg := cbConfig()
-	cfg.RedisOptions = &redis.UniversalOptions{Addrs: c.Addrs}
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := solvekittest.Start(t, solvekittest.Options{Config: cfg}, sumJob())
-	b := &bundle{svc: svc}
-	e, err := svc.Submit(context.Background(), solvekit.SubmitRequest{JobType: "sum", Instance: json.RawMessage(`{"values":[1]}`), ResultURL: rcv.srv.URL})
-	require.NoError(t, err)
-	waitFor(t, b, e.ID, 20*time.Second)
-	e = waitCallback(t, svc, e.ID)
-	require.Equal(t, job.CallbackDelivered, e.CallbackState)
-	require.Len(t, rcv.got(), 1)
 }
 
 // Executions submitted together (SubmitMany) keep their callbacks, with

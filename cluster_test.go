@@ -100,3 +100,21 @@ func TestOnRedisCluster(t *testing.T) {
 	// (the embedded-Redis notice does not apply here).
 	require.Empty(t, logs.String())
 }
+
+// On Redis Cluster the due set lives in the prefix's hash slot, with the
+// records: the scripts that end an execution schedule its callback there.
+func TestCallbackOnRedisCluster(t *testing.T) {
+	c := redistest.StartCluster(t, 3)
+	rcv := newReceiver(t)
+	cfg := cbConfig()
+	cfg.RedisOptions = &redis.UniversalOptions{Addrs: c.Addrs}
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	svc := solvekittest.Start(t, solvekittest.Options{Config: cfg}, sumJob())
+	b := &bundle{svc: svc}
+	e, err := svc.Submit(context.Background(), solvekit.SubmitRequest{JobType: "sum", Instance: json.RawMessage(`{"values":[1]}`), ResultURL: rcv.srv.URL})
+	require.NoError(t, err)
+	waitFor(t, b, e.ID, 20*time.Second)
+	e = waitCallback(t, svc, e.ID)
+	require.Equal(t, job.CallbackDelivered, e.CallbackState)
+	require.Len(t, rcv.got(), 1)
+}

@@ -211,76 +211,52 @@ const (
 	month = 30 * 24 * time.Hour
 )
 
+// positiveOr sets *v to def unless it is positive.
+func positiveOr[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// zeroOr sets *v to def when it is zero, for the settings where a
+// negative value means something (a retention period that keeps forever).
+func zeroOr[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
 func (c *Config) setDefaults() {
 	if c.Registry == nil {
 		c.Registry = registry.New()
 	}
-	if c.TaskCheckInterval <= 0 {
-		c.TaskCheckInterval = 10 * time.Millisecond
-	}
-	if c.HeartbeatInterval <= 0 {
-		c.HeartbeatInterval = 2 * time.Second
-	}
-	if c.HeartbeatTimeout <= 0 {
-		c.HeartbeatTimeout = 10 * time.Second
-	}
-	if c.SweepInterval <= 0 {
-		c.SweepInterval = time.Second
-	}
-	if c.QueuedGrace <= 0 {
-		c.QueuedGrace = 5 * time.Second
-	}
-	if c.SchedulerInterval <= 0 {
-		c.SchedulerInterval = 250 * time.Millisecond
-	}
-	if c.ScheduleGrace <= 0 {
-		c.ScheduleGrace = time.Minute
-	}
-	if c.MaxLost <= 0 {
-		c.MaxLost = 5
-	}
-	if c.IdempotencyWindow <= 0 {
-		c.IdempotencyWindow = 24 * time.Hour
-	}
-	if c.StopGrace <= 0 {
-		c.StopGrace = 10 * time.Second
-	}
+	positiveOr(&c.TaskCheckInterval, 10*time.Millisecond)
+	positiveOr(&c.HeartbeatInterval, 2*time.Second)
+	positiveOr(&c.HeartbeatTimeout, 10*time.Second)
+	positiveOr(&c.SweepInterval, time.Second)
+	positiveOr(&c.QueuedGrace, 5*time.Second)
+	positiveOr(&c.SchedulerInterval, 250*time.Millisecond)
+	positiveOr(&c.ScheduleGrace, time.Minute)
+	positiveOr(&c.MaxLost, 5)
+	positiveOr(&c.IdempotencyWindow, 24*time.Hour)
+	positiveOr(&c.StopGrace, 10*time.Second)
 	if c.RetryDelay == nil {
 		c.RetryDelay = func(n int) time.Duration {
 			d := time.Second << min(n-1, 6)
 			return min(d, time.Minute)
 		}
 	}
-	if c.ShutdownTimeout <= 0 {
-		c.ShutdownTimeout = 8 * time.Second
-	}
-	if c.SucceededRetention == 0 {
-		c.SucceededRetention = week
-	}
-	if c.StoppedRetention == 0 {
-		c.StoppedRetention = week
-	}
-	if c.FailedRetention == 0 {
-		c.FailedRetention = month
-	}
-	if c.InstanceRetention == 0 {
-		c.InstanceRetention = month
-	}
-	if c.RetentionInterval <= 0 {
-		c.RetentionInterval = time.Minute
-	}
-	if c.RetentionBatch <= 0 {
-		c.RetentionBatch = 500
-	}
-	if c.LogMaxLen <= 0 {
-		c.LogMaxLen = 100_000
-	}
-	if c.EventsMaxLen <= 0 {
-		c.EventsMaxLen = 10_000
-	}
-	if c.FileBlobThreshold == 0 {
-		c.FileBlobThreshold = 1 << 20
-	}
+	positiveOr(&c.ShutdownTimeout, 8*time.Second)
+	zeroOr(&c.SucceededRetention, week)
+	zeroOr(&c.StoppedRetention, week)
+	zeroOr(&c.FailedRetention, month)
+	zeroOr(&c.InstanceRetention, month)
+	positiveOr(&c.RetentionInterval, time.Minute)
+	positiveOr(&c.RetentionBatch, 500)
+	positiveOr(&c.LogMaxLen, 100_000)
+	positiveOr(&c.EventsMaxLen, 10_000)
+	zeroOr(&c.FileBlobThreshold, 1<<20)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -9,12 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvekit/solvekit"
 	"github.com/solvekit/solvekit/internal/patience"
-	"github.com/solvekit/solvekit/internal/redistest"
 	"github.com/solvekit/solvekit/job"
 )
 
@@ -40,26 +38,6 @@ func (s *startedAt) runs(id string) []time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]time.Time(nil), s.at[id]...)
-}
-
-// secondService starts another Service, with Work, on b's database: a
-// second process.
-func secondService(t *testing.T, b *bundle, defs ...*job.Definition) *solvekit.Service {
-	t.Helper()
-	rdb := redis.NewClient(redistest.Current(t).Options(b.db))
-	svc, err := solvekit.New(context.Background(), solvekit.Config{Redis: rdb, Logger: b.svc2Logger(), Concurrency: 4})
-	require.NoError(t, err)
-	require.NoError(t, svc.Register(defs...))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = svc.Work(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		require.NoError(t, svc.Close())
-		rdb.Close()
-	})
-	return svc
 }
 
 // TestRunAtSurvivesRestart: an execution submitted with a run time is

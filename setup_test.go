@@ -60,12 +60,20 @@ func setup(t testing.TB, o setupOpts) *bundle {
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = 8
 	}
+	svc := startService(t, cfg, o.defs, !o.noWork)
+	return &bundle{svc: svc, rdb: rdb, url: srv.URL(db), db: db}
+}
+
+// startService starts a Service with cfg and defs (and a worker when work
+// is set), which stop when t ends.
+func startService(t testing.TB, cfg solvekit.Config, defs []*job.Definition, work bool) *solvekit.Service {
+	t.Helper()
 	svc, err := solvekit.New(context.Background(), cfg)
 	require.NoError(t, err)
-	require.NoError(t, svc.Register(o.defs...))
+	require.NoError(t, svc.Register(defs...))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	if !o.noWork {
+	if work {
 		go func() { defer close(done); _ = svc.Work(ctx) }()
 	} else {
 		close(done)
@@ -79,7 +87,16 @@ func setup(t testing.TB, o setupOpts) *bundle {
 		}
 		require.NoError(t, svc.Close())
 	})
-	return &bundle{svc: svc, rdb: rdb, url: srv.URL(db), db: db}
+	return svc
+}
+
+// secondService starts another Service, with Work, on b's database: a
+// second process.
+func secondService(t *testing.T, b *bundle, defs ...*job.Definition) *solvekit.Service {
+	t.Helper()
+	rdb := redis.NewClient(redistest.Current(t).Options(b.db))
+	t.Cleanup(func() { rdb.Close() })
+	return startService(t, solvekit.Config{Redis: rdb, Logger: b.svc2Logger(), Concurrency: 4}, defs, true)
 }
 
 // svc2Logger is the logger for extra services in a test: discarded.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -203,7 +202,7 @@ func seedExecutions(ctx context.Context, st *store.Store, rdb *redis.Client, n i
 				if i%3 == 0 {
 					e.Metadata = map[string]string{"team": fmt.Sprintf("t%d", rng.IntN(10))}
 				}
-				if err := st.Create(ctx, e, json.RawMessage(`{"values":[1,2,3]}`)); err != nil {
+				if err := st.Create(ctx, e, sumInstance); err != nil {
 					mu.Lock()
 					firstErr = err
 					mu.Unlock()

@@ -10,8 +10,8 @@
 //	go run ./bench -mode embedded  # embedded default vs redis-server at 200, 2,000 and 20,000 jobs
 //	go run ./bench -mode validate  # validate + submit a 10 MB instance vs json.Unmarshal
 //	go run ./bench -mode list -n 1000000  # listing latency at 1M stored executions (list.go)
-//	go run ./bench -mode memory -n 100000 # Redis bytes per queued execution vs asynq (memory.go)
-//	go run ./bench -mode batch -n 20000   # SubmitMany in batches of 100 vs Submit (batch.go)
+//	go run ./bench -mode memory -n 100000 # Redis bytes per queued execution vs asynq (queued.go)
+//	go run ./bench -mode batch -n 20000   # SubmitMany in batches of 100 vs Submit (queued.go)
 //
 // Two kinds of run, alternated between the two sides round after round so
 // that drift (CPU frequency, Redis memory) hits both alike:
@@ -705,6 +705,28 @@ func newSolvekit(t *target, o options) (*solvekit.Service, error) {
 		AsynqPublicAPI:    o.public,
 		Logger:            slog.New(slog.DiscardHandler),
 	})
+}
+
+// sumInstance is the instance the modes on a private redis-server
+// submit or store.
+var sumInstance = json.RawMessage(`{"values":[1,2,3]}`)
+
+// storedSumService is a Service on rdb with the job type "sum" (a no-op
+// nobody works here: executions stay queued) and its logs dropped, after
+// one submit of first: its scripts are loaded, its connections open and
+// the sets every execution shares exist.
+func storedSumService(ctx context.Context, rdb *redis.Client, first solvekit.SubmitRequest) (*solvekit.Service, error) {
+	svc, err := solvekit.New(ctx, solvekit.Config{Redis: rdb, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, err
+	}
+	if err := svc.Register(job.Async("sum", func(context.Context, *job.Context) (any, error) { return nil, nil })); err != nil {
+		return nil, err
+	}
+	if _, err := svc.Submit(ctx, first); err != nil {
+		return nil, err
+	}
+	return svc, nil
 }
 
 func runSolvekit(e *env, o options, idle bool) (*result, error) {

@@ -12,6 +12,8 @@ type (
 	CallbackAttempt = record.CallbackAttempt
 	// CallbackState is record.CallbackState.
 	CallbackState = record.CallbackState
+	// CatchUp is record.CatchUp.
+	CatchUp = record.CatchUp
 	// CheckResult is record.CheckResult.
 	CheckResult = record.CheckResult
 	// Code is record.Code.
@@ -34,6 +36,8 @@ type (
 	Kind = record.Kind
 	// LogRecord is record.LogRecord.
 	LogRecord = record.LogRecord
+	// Schedule is record.Schedule.
+	Schedule = record.Schedule
 	// SolverStatus is record.SolverStatus.
 	SolverStatus = record.SolverStatus
 	// State is record.State.
@@ -49,6 +53,10 @@ const (
 	CallbackDelivered = record.CallbackDelivered
 	// CallbackFailed is record.CallbackFailed.
 	CallbackFailed = record.CallbackFailed
+	// CatchUpOnce is record.CatchUpOnce.
+	CatchUpOnce = record.CatchUpOnce
+	// CatchUpSkip is record.CatchUpSkip.
+	CatchUpSkip = record.CatchUpSkip
 	// CodeBadRequest is record.CodeBadRequest.
 	CodeBadRequest = record.CodeBadRequest
 	// CodeConflict is record.CodeConflict.

@@ -1,22 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,10 +18,8 @@ import (
 
 	"github.com/solvekit/solvekit"
 	"github.com/solvekit/solvekit/internal/patience"
-	"github.com/solvekit/solvekit/internal/redistest"
 	"github.com/solvekit/solvekit/internal/servicetest"
 	"github.com/solvekit/solvekit/job"
-	"github.com/solvekit/solvekit/solvekittest"
 	"github.com/solvekit/solvekit/transport/api"
 	"github.com/solvekit/solvekit/transport/client"
 	"github.com/solvekit/solvekit/transport/httpapi"
@@ -251,7 +243,7 @@ func TestStopRunningExecution(t *testing.T) {
 	s := startServer(t)
 	e := decode[api.Execution](t, s.ok(t, `{}`, "submit", "echo", "--config", `{"seconds":600}`, "-o", "json"))
 	require.Equal(t, job.StateQueued, e.State)
-	solvekittest.WaitState(t, s.svc, e.ID, job.StateRunning, patience.Scale(30*time.Second))
+	servicetest.WaitState(t, s.svc, e.ID, job.StateRunning, 30*time.Second)
 
 	stopped := decode[api.Execution](t, s.ok(t, "", "stop", e.ID, "--wait", "-o", "json"))
 	require.Equal(t, job.StateStopped, stopped.State)
@@ -390,160 +382,4 @@ func TestSubmitModelFile(t *testing.T) {
 		sol := decode[struct{ Variables map[string]float64 }](t, s.ok(t, "", "solution", e.ID))
 		require.Equal(t, map[string]float64{"b": 4, "m": 1}, sol.Variables)
 	}
-}
-
-// process is a long-running solvekit process (serve, work).
-type process struct {
-	cmd    *exec.Cmd
-	lines  chan string
-	stderr *syncBuffer
-	done   chan error
-}
-
-// startProcess starts the binary with args and reads its stdout lines.
-func startProcess(t *testing.T, env []string, args ...string) *process {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = env
-	p := &process{cmd: cmd, lines: make(chan string, 100), stderr: &syncBuffer{}, done: make(chan error, 1)}
-	cmd.Stderr = p.stderr
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		close(p.lines)
-		p.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-		}
-	})
-	return p
-}
-
-// line waits for a stdout line that starts with prefix and returns it.
-func (p *process) line(t *testing.T, prefix string) string {
-	t.Helper()
-	timeout := time.After(patience.Scale(time.Minute))
-	for {
-		select {
-		case l, ok := <-p.lines:
-			require.True(t, ok, "the process ended before printing %q; stderr:\n%s", prefix, p.stderr)
-			if strings.HasPrefix(strings.TrimSpace(l), prefix) {
-				return strings.TrimSpace(l)
-			}
-		case <-timeout:
-			t.Fatalf("no line %q; stderr:\n%s", prefix, p.stderr)
-		}
-	}
-}
-
-// stop sends SIGTERM and requires a clean exit.
-func (p *process) stop(t *testing.T) {
-	t.Helper()
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	go func() {
-		for range p.lines { // drain, so that the process never blocks on stdout
-		}
-	}()
-	select {
-	case err := <-p.done:
-		require.NoError(t, err, "exit after SIGTERM; stderr:\n%s", p.stderr)
-	case <-time.After(patience.Scale(time.Minute)):
-		t.Fatalf("still running after SIGTERM; stderr:\n%s", p.stderr)
-	}
-}
-
-// syncBuffer is a buffer the process writes while a test may read it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// baseEnv is the environment without SOLVEKIT_ variables.
-func baseEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SOLVEKIT_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env, extra...)
-}
-
-func TestServeAndWorkOnSharedRedis(t *testing.T) {
-	srv := redistest.Current(t)
-	o := srv.Options(srv.DB(t))
-	url := fmt.Sprintf("redis://%s/%d", o.Addr, o.DB)
-	if o.Network == "unix" {
-		url = fmt.Sprintf("unix://%s?db=%d", o.Addr, o.DB)
-	}
-	env := baseEnv("SOLVEKIT_REDIS_URL="+url, "SOLVEKIT_JWT_SECRET="+testSecret, "SOLVEKIT_ADMIN_PASSWORD=admin-password-1",
-		"SOLVEKIT_SHUTDOWN_TIMEOUT=20s", "SOLVEKIT_LOG_LEVEL=warn")
-	server := startProcess(t, env, "serve", "--addr", "127.0.0.1:0")
-	serving := server.line(t, "solvekit "+solvekit.Version+" serving ")
-	base := strings.Fields(strings.TrimPrefix(serving, "solvekit "+solvekit.Version+" serving "))[0]
-	worker := startProcess(t, env, "work", "--concurrency", "2")
-	worker.line(t, "solvekit "+solvekit.Version+" worker ")
-
-	ctx, cancel := context.WithTimeout(context.Background(), patience.Scale(time.Minute))
-	defer cancel()
-	tok, err := client.New(base).Login(ctx, "admin", "admin-password-1")
-	require.NoError(t, err)
-	r := runBin(t, baseEnv("SOLVEKIT_SERVER="+base, "SOLVEKIT_TOKEN="+tok.Token, "SOLVEKIT_CONFIG="+filepath.Join(t.TempDir(), "none.json")),
-		`{"via":"worker"}`, "submit", "echo", "--wait", "-o", "json")
-	require.Equal(t, 0, r.code, r.stderr)
-	e := decode[api.Execution](t, r.stdout)
-	require.Equal(t, job.StateSucceeded, e.State)
-	// The API process runs no worker: the work process ran it.
-	require.Contains(t, e.Worker, ":"+strconv.Itoa(worker.cmd.Process.Pid)+":")
-
-	// The metrics are served beside the API and counted its requests.
-	resp, err := http.Get(base + "/metrics")
-	require.NoError(t, err)
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Contains(t, string(body), "solvekit_executions_submitted_total")
-	require.Contains(t, string(body), "solvekit_http_requests_total")
-
-	server.stop(t)
-	worker.stop(t)
-}
-
-func TestServeEmbeddedPrintsAdminToken(t *testing.T) {
-	p := startProcess(t, baseEnv("SOLVEKIT_LOG_LEVEL=warn"), "serve", "--addr", "127.0.0.1:0")
-	export := p.line(t, "export SOLVEKIT_SERVER=")
-	env := baseEnv(append(strings.Fields(strings.TrimPrefix(export, "export ")), "SOLVEKIT_CONFIG="+filepath.Join(t.TempDir(), "none.json"))...)
-	// The embedded Redis has a worker in the serve process.
-	r := runBin(t, env, `{"embedded":true}`, "submit", "echo", "--wait")
-	require.Equal(t, 0, r.code, r.stderr)
-	require.Regexp(t, `(?m)^state:\s+succeeded$`, r.stdout)
-	p.stop(t)
-}
-
-func TestWorkNeedsRedis(t *testing.T) {
-	r := runBin(t, baseEnv(), "", "work")
-	require.Equal(t, exitUsage, r.code)
-	require.Contains(t, r.stderr, "work needs --redis-url or SOLVEKIT_REDIS_URL")
-	r = runBin(t, baseEnv("SOLVEKIT_CONCURRENCY=many", "SOLVEKIT_REDIS_URL=redis://127.0.0.1:1/0"), "", "work")
-	require.Equal(t, exitUsage, r.code)
-	require.Contains(t, r.stderr, `SOLVEKIT_CONCURRENCY="many"`)
 }

@@ -32,6 +32,13 @@ func Wait(t *testing.T, svc *solvekit.Service, id string, within time.Duration) 
 	return solvekittest.Wait(t, svc, id, patience.Scale(within))
 }
 
+// WaitState waits until an execution is in state, failing t after within
+// (what the wait takes on an idle machine) stretched by patience.Scale.
+func WaitState(t *testing.T, svc *solvekit.Service, id string, state job.State, within time.Duration) *job.Execution {
+	t.Helper()
+	return solvekittest.WaitState(t, svc, id, state, patience.Scale(within))
+}
+
 // WaitIncumbent polls until the execution runs and has stored an incumbent
 // (its record then carries the incumbent's objective); it fails t if the
 // execution ends first or within (stretched by patience.Scale) passes.

@@ -22,16 +22,17 @@ import (
 //go:embed lua/*.lua lua/lib/*.lua
 var luaFS embed.FS
 
-// script loads lua/<name>.lua, with the event-stream helpers of
-// lua/lib/events.lua and the index helpers of lua/lib/index.lua in front
-// when it calls them.
+// script loads lua/<name>.lua, with the helpers of lua/lib it calls in
+// front: the event stream's (events.lua), the indexes' (index.lua), the
+// asynq task's (task.lua), the callbacks' (callbacks.lua) and the new
+// record's (create.lua).
 func script(name string) *redis.Script {
 	b, err := luaFS.ReadFile("lua/" + name + ".lua")
 	if err != nil {
 		panic(err)
 	}
 	src := string(b)
-	for _, lib := range []struct{ call, file string }{{"ensure_events(", "events"}, {"ix_", "index"}, {"write_task(", "task"}, {"cb_due(", "callbacks"}} {
+	for _, lib := range []struct{ call, file string }{{"ensure_events(", "events"}, {"ix_", "index"}, {"write_task(", "task"}, {"cb_due(", "callbacks"}, {"create_one(", "create"}} {
 		if strings.Contains(src, lib.call) {
 			l, err := luaFS.ReadFile("lua/lib/" + lib.file + ".lua")
 			if err != nil {

@@ -2,7 +2,8 @@ package api
 
 import (
 	"encoding/json"
-	"time"
+
+	"github.com/solvekit/solvekit/job/record"
 )
 
 // ScheduleCreate is the body of POST /schedules: a periodic schedule that
@@ -45,32 +46,11 @@ type SchedulePatch struct {
 	CatchUp    *string            `json:"catch_up,omitempty" validate:"omitempty,max=16"`
 }
 
-// Schedule is a periodic schedule as the API shows it. Each tick creates
-// the execution "<id>-<tick as Unix seconds>", with schedule_id set and
-// the label solvekit.schedule=<id> (GET /executions?schedule_id=).
-type Schedule struct {
-	ID         string            `json:"id"`
-	Name       string            `json:"name,omitempty"`
-	Cron       string            `json:"cron"`
-	TimeZone   string            `json:"time_zone"`
-	JobType    string            `json:"job_type"`
-	InstanceID string            `json:"instance_id,omitempty"`
-	Instance   json.RawMessage   `json:"instance,omitempty"`
-	Config     json.RawMessage   `json:"config,omitempty"`
-	Metadata   map[string]string `json:"metadata,omitempty"`
-	Owner      string            `json:"owner,omitempty"`
-	Enabled    bool              `json:"enabled"`
-	CatchUp    string            `json:"catch_up"`
-	CreatedAt  time.Time         `json:"created_at"`
-	// NextRun is the next tick; absent when disabled.
-	NextRun *time.Time `json:"next_run,omitempty"`
-	// LastRun is the last tick that created an execution, LastExecutionID
-	// that execution.
-	LastRun         *time.Time `json:"last_run,omitempty"`
-	LastExecutionID string     `json:"last_execution_id,omitempty"`
-	// LastError says why the last tick could not create its execution.
-	LastError string `json:"last_error,omitempty"`
-}
+// Schedule is a periodic schedule as the API shows it (the record the Go
+// API returns). Each tick creates the execution "<id>-<tick as Unix
+// seconds>", with schedule_id set and the label solvekit.schedule=<id>
+// (GET /executions?schedule_id=).
+type Schedule = record.Schedule
 
 // ScheduleList lists schedules, oldest first.
 type ScheduleList struct {

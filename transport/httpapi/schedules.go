@@ -43,13 +43,6 @@ func (h *handler) checkInstanceRef(ctx context.Context, p *Principal, id string)
 	return nil
 }
 
-func scheduleOut(sc *solvekit.Schedule) *api.Schedule {
-	return &api.Schedule{ID: sc.ID, Name: sc.Name, Cron: sc.Cron, TimeZone: sc.TimeZone, JobType: sc.JobType,
-		InstanceID: sc.InstanceID, Instance: sc.Instance, Config: sc.Config, Metadata: sc.Metadata, Owner: sc.Owner,
-		Enabled: sc.Enabled, CatchUp: string(sc.CatchUp), CreatedAt: sc.CreatedAt, NextRun: sc.NextRun,
-		LastRun: sc.LastRun, LastExecutionID: sc.LastExecutionID, LastError: sc.LastError}
-}
-
 // schedule loads the {id} schedule and checks that p may see it (and
 // change it when write), as for executions.
 func (h *handler) schedule(r *http.Request, p *Principal, write bool) (*solvekit.Schedule, error) {
@@ -89,7 +82,7 @@ func (h *handler) createSchedule(w http.ResponseWriter, r *http.Request, p *Prin
 		return err
 	}
 	w.Header().Set("Location", h.basePath(r)+"/schedules/"+sc.ID)
-	writeJSON(w, http.StatusCreated, scheduleOut(sc))
+	writeJSON(w, http.StatusCreated, sc)
 	return nil
 }
 
@@ -109,7 +102,7 @@ func (h *handler) listSchedules(w http.ResponseWriter, r *http.Request, p *Princ
 	}
 	out := api.ScheduleList{Schedules: []*api.Schedule{}, TotalEntries: int64(len(all))}
 	for i := pg.offset; i < len(all) && i < pg.offset+pg.limit; i++ {
-		out.Schedules = append(out.Schedules, scheduleOut(all[i]))
+		out.Schedules = append(out.Schedules, all[i])
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -117,7 +110,7 @@ func (h *handler) listSchedules(w http.ResponseWriter, r *http.Request, p *Princ
 
 func (h *handler) getSchedule(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	sc, err := h.schedule(r, p, false)
-	return answer(w, sc, err, scheduleOut)
+	return answer(w, sc, err, same)
 }
 
 func (h *handler) patchSchedule(w http.ResponseWriter, r *http.Request, p *Principal) error {
@@ -174,7 +167,7 @@ func (h *handler) patchSchedule(w http.ResponseWriter, r *http.Request, p *Princ
 		u.CatchUp = &cu
 	}
 	out, err := h.svc.UpdateSchedule(r.Context(), sc.ID, u)
-	return answer(w, out, err, scheduleOut)
+	return answer(w, out, err, same)
 }
 
 func (h *handler) deleteSchedule(w http.ResponseWriter, r *http.Request, p *Principal) error {

@@ -32,7 +32,7 @@ func TestSchedulesHTTP(t *testing.T) {
 		JobType: "sum", Instance: json.RawMessage(`{"values":[1,2]}`), CatchUp: "once"})
 	require.NoError(t, err)
 	require.True(t, sc.Enabled)
-	require.Equal(t, "once", sc.CatchUp)
+	require.Equal(t, "once", string(sc.CatchUp))
 	require.NotNil(t, sc.NextRun)
 	var fired *api.ExecutionList
 	require.Eventually(t, func() bool {

@@ -27,29 +27,9 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   if upload then redis.call('DEL', ARGV[2]) end
   return 0
 end
-local task = string.find(ARGV[5], 't', 1, true) ~= nil
-local ix = 3
-if task then ix = 6 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 10))
-if upload then
-  redis.call('RENAME', ARGV[2], KEYS[2])
-  redis.call('PERSIST', KEYS[2])
-elseif string.find(ARGV[5], 'i', 1, true) == nil then
-  redis.call('SET', KEYS[2], ARGV[2])
+local function sadd(k, v) redis.call('SADD', k, v) end
+local function zadd(k, score, v) redis.call('ZADD', k, score, v) end
+if create_one(0, 0, #KEYS, #ARGV, sadd, zadd) then
+  write_task(KEYS[3], KEYS[4], KEYS[5], ARGV[3], ARGV[6], ARGV[7], ARGV[8], ARGV[9])
 end
-redis.call('SADD', KEYS[ix], ARGV[11])
-local last = #KEYS
-if string.find(ARGV[5], 'd', 1, true) ~= nil then
-  redis.call('ZADD', KEYS[last], ARGV[6], ARGV[4])
-  last = last - 1
-end
-local ntags = tonumber(string.match(ARGV[5], 'g(%d+)') or '0')
-if ntags > 0 then
-  local known = KEYS[last]
-  last = last - 1
-  local tp = string.sub(known, 1, #known - 1) .. ':'
-  for i = last - ntags + 1, last do redis.call('ZADD', known, 0, string.sub(KEYS[i], #tp + 1)) end
-end
-for i = ix + 1, last do redis.call('ZADD', KEYS[i], ARGV[1], ARGV[4]) end
-if task then write_task(KEYS[3], KEYS[4], KEYS[5], ARGV[3], ARGV[6], ARGV[7], ARGV[8], ARGV[9]) end
 return 1

@@ -54,35 +54,12 @@ local function add2(cmd, k, score, v)
   l[#l + 1] = score
   l[#l + 1] = v
 end
+-- create_one's set and sorted-set writes, gathered.
+local function sadd(k, v) add('SADD', k, v) end
+local function zadd(k, score, v) add2('ZADD', k, score, v) end
 for i = 1, n do
   local k0, a0 = ko[i], ao[i]
-  local flags, id, created = ARGV[a0 + 5], ARGV[a0 + 4], ARGV[a0 + 1]
-  local task = string.find(flags, 't', 1, true) ~= nil
-  local ix = 3
-  if task then ix = 6 end
-  redis.call('HSET', KEYS[k0 + 1], unpack(ARGV, a0 + 10, ao[i + 1] or apos))
-  if string.find(flags, 'x', 1, true) then
-    redis.call('RENAME', ARGV[a0 + 2], KEYS[k0 + 2]) -- a large input, SET before the script
-    redis.call('PERSIST', KEYS[k0 + 2])
-  elseif string.find(flags, 'i', 1, true) == nil then
-    redis.call('SET', KEYS[k0 + 2], ARGV[a0 + 2])
-  end
-  add('SADD', KEYS[k0 + ix], ARGV[a0 + 11])
-  -- Flags "d" and "g<n>" as in create.lua: the due set last, the set of
-  -- known tags before it, the tags' indexes before that.
-  local last = nk[i]
-  if string.find(flags, 'd', 1, true) ~= nil then
-    add2('ZADD', KEYS[k0 + last], ARGV[a0 + 6], id)
-    last = last - 1
-  end
-  local ntags = tonumber(string.match(flags, 'g(%d+)') or '0')
-  if ntags > 0 then
-    local known = KEYS[k0 + last]
-    last = last - 1
-    local tp = string.sub(known, 1, #known - 1) .. ':'
-    for j = last - ntags + 1, last do add2('ZADD', known, 0, string.sub(KEYS[k0 + j], #tp + 1)) end
-  end
-  for j = ix + 1, last do add2('ZADD', KEYS[k0 + j], created, id) end
+  local task = create_one(k0, a0, nk[i], ao[i + 1] or apos, sadd, zadd)
   if task then
     if ARGV[a0 + 3] == '1' then add('SADD', KEYS[k0 + 5], ARGV[a0 + 8]) end
     redis.call('HSET', KEYS[k0 + 3], 'msg', ARGV[a0 + 7], 'state', 'pending', 'pending_since', ARGV[a0 + 9])
