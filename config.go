@@ -17,11 +17,16 @@ import (
 // reach it (its connections are in-process pipes).
 type Config struct {
 	// Redis is an existing client to share. It wins over RedisURL and
-	// RedisOptions. The Service does not close it.
+	// RedisOptions. The Service does not close it. A go-redis failover
+	// client (redis.NewFailoverClient: Sentinel) works as well as a plain
+	// one, Durability included: after a failover its commands reach the
+	// promoted primary, and what failed during it failed with the typed
+	// errors (job.ErrUnavailable, job.ErrOutcomeUnknown).
 	Redis redis.UniversalClient
 	// RedisURL is a redis://, rediss:// or unix:// URL (go-redis ParseURL).
 	RedisURL string
-	// RedisOptions configures Sentinel (MasterName + Addrs) or Cluster
+	// RedisOptions configures Sentinel (MasterName + Addrs, the
+	// sentinels' addresses: a failover client, as in Redis) or Cluster
 	// (several Addrs) through go-redis' UniversalOptions.
 	RedisOptions *redis.UniversalOptions
 	// Prefix starts every solvekit key. Default "{solvekit}" (a Cluster

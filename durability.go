@@ -32,9 +32,16 @@ import (
 //
 // The cost is one WAIT per pipeline of writes (the hot-path writes of many
 // callers share a pipeline and one WAIT) and the replicas' lag added to
-// each write's latency. WAIT does not make Redis fsync; WAITAOF is not
-// implemented. Durability is refused on Redis Cluster and Ring clients
-// and on the embedded Redis.
+// each write's latency. WAIT does not make Redis fsync; WAITAOF (Redis
+// 7.2 and later) is not implemented. Durability is refused on Redis
+// Cluster and Ring clients and on the embedded Redis; it works on a
+// Sentinel failover client (Config.RedisOptions with a MasterName, or a
+// redis.NewFailoverClient in Config.Redis). There an acknowledged write
+// survives a failover when the replica promoted is one of the n that had
+// it: Sentinel promotes, of the replicas it finds fit, the one with the
+// most replicated data, so a loss needs every replica that has the write
+// to be unfit (down, or cut off from the primary for long) at the
+// failover.
 type Durability struct {
 	// Replicas is how many replicas must have a write before it is
 	// acknowledged. Zero: Local (no WAIT is sent).

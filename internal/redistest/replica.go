@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,7 +57,9 @@ func StartReplica(t testing.TB, primary string) string {
 	if err != nil {
 		t.Fatalf("redistest: replica of %q: %v", primary, err)
 	}
-	args := []string{"--replicaof", host, port}
+	// A replica that becomes the primary (a failover) serves the other
+	// replicas' first sync at once too.
+	args := []string{"--replicaof", host, port, "--repl-diskless-sync-delay", "0"}
 	if debugSwitch() {
 		args = append(args, "--enable-debug-command", "local") // for Pause
 	}
@@ -133,16 +136,59 @@ func startTCP(t testing.TB, name string, args ...string) string {
 	if err != nil {
 		t.Fatalf("redistest: start %s: %v", name, err)
 	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	procs.Store(addr, cmd)
 	t.Cleanup(func() {
+		procs.Delete(addr)
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	if _, err := waitReady("tcp", addr, startWithin); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
 		t.Fatalf("redistest: %s %s did not answer within %s: %v\n%s", name, addr, startWithin, err, log)
 	}
 	return addr
+}
+
+// procs maps the address of each server startTCP started (and that is
+// still running) to its process, for Kill and Freeze.
+var procs sync.Map
+
+func proc(t testing.TB, addr string) *exec.Cmd {
+	t.Helper()
+	cmd, ok := procs.Load(addr)
+	if !ok {
+		t.Fatalf("redistest: no server of this test at %s", addr)
+	}
+	return cmd.(*exec.Cmd)
+}
+
+// Kill stops the server at addr (one of StartReplicated, StartReplica or
+// StartSentinel) with SIGKILL, as a crash would: it writes nothing more,
+// and what it had not sent to its replicas is gone. It returns once the
+// process has exited.
+func Kill(t testing.TB, addr string) {
+	t.Helper()
+	cmd := proc(t, addr)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+}
+
+// Freeze stops the server at addr (as Kill's) with SIGSTOP: it answers
+// nothing and acknowledges no replication until the returned thaw
+// (SIGCONT) runs, for as long as the test needs, unlike Pause's fixed
+// sleep. Its kernel still receives what is sent to it, and it reads that
+// when thawed. thaw runs when t ends too.
+func Freeze(t testing.TB, addr string) (thaw func()) {
+	t.Helper()
+	cmd := proc(t, addr)
+	if err := signalStop(cmd.Process, true); err != nil {
+		t.Fatalf("redistest: SIGSTOP %s: %v", addr, err)
+	}
+	var once sync.Once
+	thaw = func() { once.Do(func() { _ = signalStop(cmd.Process, false) }) }
+	t.Cleanup(thaw)
+	return thaw
 }
 
 // needBinary returns the redis-server binary, skipping t (why says why it
