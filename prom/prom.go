@@ -31,6 +31,11 @@ type Options struct {
 	// HTTPBuckets are the buckets (seconds) of the HTTP latency histogram.
 	// Default prometheus.DefBuckets.
 	HTTPBuckets []float64
+	// HeartbeatBuckets are the buckets (seconds) of the heartbeat lag
+	// histogram. Default 0.05s to about 50s, ×2 each (the lag is about
+	// Config.HeartbeatInterval, 2s by default; attempts are lost past
+	// Config.HeartbeatTimeout).
+	HeartbeatBuckets []float64
 	// ScrapeCache is how long the values read from Redis at a scrape
 	// (stored executions by state, queues) are reused. Default 5s.
 	ScrapeCache time.Duration
@@ -40,8 +45,8 @@ type Options struct {
 
 // Metrics holds a Service's collectors. Close it to stop counting.
 type Metrics struct {
-	reg         *prometheus.Registry
-	unsubscribe func()
+	reg                  *prometheus.Registry
+	unsubscribe, unsigns func()
 
 	submitted, finished, retried, lost, cancelled, relaunched, requeued *prometheus.CounterVec
 	duration, queueWait                                                 *prometheus.HistogramVec
@@ -49,6 +54,8 @@ type Metrics struct {
 	httpRequests                                                        *prometheus.CounterVec
 	httpLatency                                                         *prometheus.HistogramVec
 	scrapeErrors                                                        prometheus.Counter
+	callbacks, redisErrors                                              *prometheus.CounterVec
+	heartbeatLag                                                        prometheus.Histogram
 }
 
 // New registers svc's metrics on o.Registry and starts counting its state
@@ -68,6 +75,9 @@ func New(svc *solvekit.Service, o Options) (*Metrics, error) {
 	}
 	if o.HTTPBuckets == nil {
 		o.HTTPBuckets = prometheus.DefBuckets
+	}
+	if o.HeartbeatBuckets == nil {
+		o.HeartbeatBuckets = prometheus.ExponentialBuckets(0.05, 2, 11)
 	}
 	if o.ScrapeCache <= 0 {
 		o.ScrapeCache = 5 * time.Second
@@ -99,9 +109,14 @@ func New(svc *solvekit.Service, o Options) (*Metrics, error) {
 			Help: "HTTP request latency by route and method.", Buckets: o.HTTPBuckets}, []string{"route", "method"}),
 		scrapeErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "scrape_errors_total",
 			Help: "Scrapes whose reads from Redis failed (the values of the last good read were reported)."}),
+		callbacks:   counter("callback_attempts_total", "Callback (result_url) delivery attempts this process made, by outcome: delivered, retry (failed, another is scheduled) or failed (given up).", "job_type", "outcome"),
+		redisErrors: counter("redis_errors_total", "Failed Redis commands of this process's client, by class (refused, lost, closed, error) and command.", "class", "command"),
+		heartbeatLag: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "heartbeat_lag_seconds",
+			Help: "Age of the running attempts' previous heartbeat when this process's worker wrote the next one.", Buckets: o.HeartbeatBuckets}),
 	}
 	cs := []prometheus.Collector{m.submitted, m.finished, m.retried, m.lost, m.cancelled, m.relaunched, m.requeued,
 		m.duration, m.queueWait, m.running, m.httpRequests, m.httpLatency, m.scrapeErrors,
+		m.callbacks, m.redisErrors, m.heartbeatLag,
 		newStoredCollector(svc, ns, o.ScrapeCache, o.ScrapeTimeout, m.scrapeErrors)}
 	for i, c := range cs {
 		if err := o.Registry.Register(c); err != nil {
@@ -112,12 +127,28 @@ func New(svc *solvekit.Service, o Options) (*Metrics, error) {
 		}
 	}
 	m.unsubscribe = svc.Subscribe(m.observe)
+	m.unsigns = svc.SubscribeSignals(m.signal)
 	return m, nil
 }
 
-// Close stops counting the Service's state changes. The collectors stay
-// registered, with their values.
-func (m *Metrics) Close() { m.unsubscribe() }
+// Close stops counting the Service's state changes and signals. The
+// collectors stay registered, with their values.
+func (m *Metrics) Close() {
+	m.unsubscribe()
+	m.unsigns()
+}
+
+// signal counts one of the Service's signals (solvekit.SubscribeSignals).
+func (m *Metrics) signal(sg solvekit.Signal) {
+	switch sg.Kind {
+	case solvekit.SignalCallback:
+		m.callbacks.WithLabelValues(sg.JobType, sg.Outcome).Inc()
+	case solvekit.SignalHeartbeat:
+		m.heartbeatLag.Observe(seconds(sg.Duration))
+	case solvekit.SignalRedisError:
+		m.redisErrors.WithLabelValues(sg.Outcome, sg.Command).Inc()
+	}
+}
 
 // Handler serves the registry in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler {
