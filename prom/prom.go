@@ -23,6 +23,17 @@ type Options struct {
 	// prometheus.DefaultRegisterer.(*prometheus.Registry) to use the global
 	// one).
 	Registry *prometheus.Registry
+	// Registerer, when set, is where the collectors are registered
+	// instead of Registry: any prometheus.Registerer, such as one made by
+	// prometheus.WrapRegistererWith to add labels or a prefix. Handler
+	// then serves Gatherer, else the Registerer itself when it is also a
+	// prometheus.Gatherer (a *prometheus.Registry), else a private
+	// registry that holds only these collectors, as they are (without
+	// what a wrapping Registerer adds): a host that serves its registry
+	// itself needs no Handler.
+	Registerer prometheus.Registerer
+	// Gatherer is what Handler serves when Registerer is set.
+	Gatherer prometheus.Gatherer
 	// Namespace prefixes every metric name. Default "solvekit".
 	Namespace string
 	// DurationBuckets are the buckets (seconds) of the run-time and
@@ -45,7 +56,10 @@ type Options struct {
 
 // Metrics holds a Service's collectors. Close it to stop counting.
 type Metrics struct {
-	reg                  *prometheus.Registry
+	gatherer prometheus.Gatherer
+	// handlerReg is the registerer promhttp counts its own errors on (nil
+	// when the gatherer is not a registry of ours or the user's).
+	handlerReg           prometheus.Registerer
 	unsubscribe, unsigns func()
 
 	submitted, finished, retried, lost, cancelled, relaunched, requeued *prometheus.CounterVec
@@ -58,14 +72,29 @@ type Metrics struct {
 	heartbeatLag                                                        prometheus.Histogram
 }
 
-// New registers svc's metrics on o.Registry and starts counting its state
-// changes.
+// New registers svc's metrics on o.Registerer, else o.Registry (a new
+// private registry by default), and starts counting its state changes and
+// signals.
 func New(svc *solvekit.Service, o Options) (*Metrics, error) {
 	if svc == nil {
 		return nil, errors.New("prom: nil service")
 	}
-	if o.Registry == nil {
-		o.Registry = prometheus.NewRegistry()
+	var private *prometheus.Registry // serves a Registerer that gathers nothing
+	reg, gatherer := prometheus.Registerer(o.Registry), prometheus.Gatherer(o.Registry)
+	switch {
+	case o.Registerer != nil:
+		reg, gatherer = o.Registerer, o.Gatherer
+		if gatherer == nil {
+			if g, ok := o.Registerer.(prometheus.Gatherer); ok {
+				gatherer = g
+			} else {
+				private = prometheus.NewRegistry()
+				gatherer = private
+			}
+		}
+	case o.Registry == nil:
+		r := prometheus.NewRegistry()
+		reg, gatherer = r, r
 	}
 	if o.Namespace == "" {
 		o.Namespace = "solvekit"
@@ -90,7 +119,7 @@ func New(svc *solvekit.Service, o Options) (*Metrics, error) {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: name, Help: help}, labels)
 	}
 	m := &Metrics{
-		reg:        o.Registry,
+		gatherer:   gatherer,
 		submitted:  counter("executions_submitted_total", "Executions submitted through this process.", "job_type"),
 		finished:   counter("executions_finished_total", "Attempts that ended an execution in this process, by end state and solver status.", "job_type", "state", "solver_status"),
 		retried:    counter("attempts_retried_total", "Attempts that failed with retries left and were queued again.", "job_type"),
@@ -119,12 +148,18 @@ func New(svc *solvekit.Service, o Options) (*Metrics, error) {
 		m.callbacks, m.redisErrors, m.heartbeatLag,
 		newStoredCollector(svc, ns, o.ScrapeCache, o.ScrapeTimeout, m.scrapeErrors)}
 	for i, c := range cs {
-		if err := o.Registry.Register(c); err != nil {
+		if err := reg.Register(c); err != nil {
 			for _, done := range cs[:i] {
-				o.Registry.Unregister(done)
+				reg.Unregister(done)
 			}
 			return nil, err
 		}
+		if private != nil {
+			private.MustRegister(c)
+		}
+	}
+	if r, ok := gatherer.(prometheus.Registerer); ok {
+		m.handlerReg = r
 	}
 	m.unsubscribe = svc.Subscribe(m.observe)
 	m.unsigns = svc.SubscribeSignals(m.signal)
@@ -152,7 +187,7 @@ func (m *Metrics) signal(sg solvekit.Signal) {
 
 // Handler serves the registry in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+	return promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{Registry: m.handlerReg})
 }
 
 // observe counts one state change.

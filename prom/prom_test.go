@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -285,3 +286,28 @@ func (h *cutHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 }
 
 var errCut = errors.New("test: connection cut")
+
+// TestRegisterer: the collectors go on any Registerer (here one that adds
+// a label); Handler serves the registry under it when it is one, or the
+// Gatherer given, or else a private registry of these collectors only
+// (without the wrapper's label).
+func TestRegisterer(t *testing.T) {
+	svc := solvekittest.Start(t, solvekittest.Options{NoWorker: true}, job.Sync("ok",
+		func(ctx context.Context, jc *job.Context) (any, error) { return 1, nil }))
+	reg := prometheus.NewRegistry()
+	wrapped := prometheus.WrapRegistererWith(prometheus.Labels{"replica": "a"}, reg)
+	m, err := prom.New(svc, prom.Options{Registerer: wrapped, Gatherer: reg})
+	require.NoError(t, err)
+	defer m.Close()
+	alone, err := prom.New(svc, prom.Options{Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"replica": "b"}, prometheus.NewRegistry())})
+	require.NoError(t, err)
+	defer alone.Close()
+	_, err = svc.Submit(context.Background(), solvekit.SubmitRequest{JobType: "ok", Instance: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+	fams := scrape(t, m.Handler())
+	require.Equal(t, 1.0, value(t, fams, "solvekit_executions_finished_total", map[string]string{"replica": "a", "state": "succeeded"}))
+	fams = scrape(t, alone.Handler()) // a private registry: the collectors without the wrapper's label
+	require.Equal(t, 1.0, value(t, fams, "solvekit_executions_finished_total", map[string]string{"state": "succeeded"}))
+	_, err = prom.New(svc, prom.Options{Registerer: wrapped})
+	require.Error(t, err, "the same collectors twice on one registry")
+}
