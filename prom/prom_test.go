@@ -200,6 +200,7 @@ func TestMetricsAfterWorkload(t *testing.T) {
 	require.Error(t, rdbB.Do(ctx, "NOSUCHCOMMAND").Err())
 	fams = scrape(t, m.Handler())
 	require.Equal(t, 1.0, value(t, fams, "solvekit_redis_errors_total", map[string]string{"class": "error", "command": "nosuchcommand"}))
+	require.Equal(t, 1.0, value(t, fams, "solvekit_redis_errors_total", nil), "no other failure in the workload")
 
 	// A queued execution cancelled before it runs (no worker now).
 	stop()
@@ -310,4 +311,32 @@ func TestRegisterer(t *testing.T) {
 	require.Equal(t, 1.0, value(t, fams, "solvekit_executions_finished_total", map[string]string{"state": "succeeded"}))
 	_, err = prom.New(svc, prom.Options{Registerer: wrapped})
 	require.Error(t, err, "the same collectors twice on one registry")
+}
+
+// TestNoRedisErrorsOnEmbedded: a workload on the embedded Redis, whose
+// client the Service makes (and observes) itself, counts no Redis errors:
+// nothing solvekit or asynq sends in normal operation is refused.
+func TestNoRedisErrorsOnEmbedded(t *testing.T) {
+	svc := solvekittest.Start(t, solvekittest.Options{Config: solvekit.Config{HeartbeatInterval: 20 * time.Millisecond}},
+		job.Async("nap", func(ctx context.Context, jc *job.Context) (any, error) {
+			time.Sleep(100 * time.Millisecond)
+			return 1, nil
+		}))
+	m, err := prom.New(svc, prom.Options{ScrapeCache: time.Nanosecond})
+	require.NoError(t, err)
+	defer m.Close()
+	ctx := context.Background()
+	for range 3 {
+		e, err := svc.Submit(ctx, solvekit.SubmitRequest{JobType: "nap", Instance: json.RawMessage(`{}`)})
+		require.NoError(t, err)
+		require.Equal(t, job.StateSucceeded, solvekittest.Wait(t, svc, e.ID, patience.Scale(30*time.Second)).State)
+	}
+	var fams map[string]*dto.MetricFamily
+	require.Eventually(t, func() bool {
+		fams = scrape(t, m.Handler())
+		return value(t, fams, "solvekit_heartbeat_lag_seconds", nil) >= 1
+	}, patience.Scale(10*time.Second), 10*time.Millisecond)
+	if f, ok := fams["solvekit_redis_errors_total"]; ok {
+		t.Fatalf("Redis errors counted: %v", f)
+	}
 }
