@@ -374,6 +374,17 @@ func (s *Service) deliverCallback(ctx context.Context, client *http.Client, id s
 	if err := s.store.RecordCallback(ctx, id, e.Attempt, a, final, next); err != nil && ctx.Err() == nil {
 		s.cfg.Logger.Warn("solvekit: recording a callback attempt failed", "execution", id, "err", err)
 	}
+	if s.signalled() {
+		outcome := CallbackOutcomeDelivered
+		switch {
+		case sendErr != nil && !next.IsZero():
+			outcome = CallbackOutcomeRetry
+		case sendErr != nil:
+			outcome = CallbackOutcomeFailed
+		}
+		s.signal(Signal{Kind: SignalCallback, ID: id, JobType: e.JobType, Outcome: outcome, StatusCode: code,
+			Duration: time.Duration(a.DurationMS) * time.Millisecond, Err: sendErr})
+	}
 	if sendErr != nil {
 		s.cfg.Logger.Debug("solvekit: callback attempt failed", "execution", id, "attempt", a.N, "err", sendErr, "retry", !next.IsZero())
 	}
@@ -388,6 +399,8 @@ func (s *Service) postponeUnknownFormat(ctx context.Context, t *store.CallbackTa
 		a := job.CallbackAttempt{Delivery: e.ID + ":" + strconv.Itoa(e.Attempt), N: t.N + 1, Time: nowUTC(),
 			Error: fmt.Sprintf("no process knows callback format %q", t.Format)}
 		_ = s.store.RecordCallback(ctx, e.ID, e.Attempt, a, job.CallbackFailed, time.Time{})
+		s.signal(Signal{Kind: SignalCallback, ID: e.ID, JobType: e.JobType, Outcome: CallbackOutcomeFailed,
+			Err: errors.New(a.Error)})
 		return
 	}
 	s.cfg.Logger.Debug("solvekit: callback format unknown here; left to other processes", "execution", e.ID, "format", t.Format)

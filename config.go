@@ -17,12 +17,21 @@ import (
 // reach it (its connections are in-process pipes).
 type Config struct {
 	// Redis is an existing client to share. It wins over RedisURL and
-	// RedisOptions. The Service does not close it. A go-redis failover
-	// client (redis.NewFailoverClient: Sentinel) works as well as a plain
-	// one, Durability included: after a failover its commands reach the
+	// RedisOptions. The Service does not close it, nor change it unless
+	// ObserveRedis is set. A go-redis failover client
+	// (redis.NewFailoverClient: Sentinel) works as well as a plain one,
+	// Durability included: after a failover its commands reach the
 	// promoted primary, and what failed during it failed with the typed
 	// errors (job.ErrUnavailable, job.ErrOutcomeUnknown).
 	Redis redis.UniversalClient
+	// ObserveRedis adds to Config.Redis the go-redis hook that reports
+	// its failed commands as SignalRedisError (SubscribeSignals; the
+	// solvekit_redis_errors_total metric), the failures of its other
+	// users included. A client New makes itself (RedisURL, RedisOptions,
+	// the embedded Redis) always has the hook. go-redis's AddHook must not
+	// run while the client is in use: set this only when nothing else
+	// sends commands on the client while New runs.
+	ObserveRedis bool
 	// RedisURL is a redis://, rediss:// or unix:// URL (go-redis ParseURL).
 	RedisURL string
 	// RedisOptions configures Sentinel (MasterName + Addrs, the
@@ -122,6 +131,11 @@ type Config struct {
 	// Context (execution ID, attempt, job type, logger) at hand. Each job
 	// type's chain is built once, at its first run in this Service.
 	Middleware []job.Middleware
+	// CallHooks observe the calls that create or restart work (Submit,
+	// SubmitOnce, SubmitMany, Relaunch, and the REST API's submits), the
+	// first one outermost (see CallHook): tracing.Tracer.CallHook gives
+	// each a span whose trace the execution's attempts join.
+	CallHooks []CallHook
 
 	// SucceededRetention is how long a succeeded execution is kept after
 	// it finished, with its input, solution, logs, events and files.

@@ -54,6 +54,14 @@ func (s *Service) SubmitOnce(ctx context.Context, req SubmitRequest) (Submitted,
 		e, err := s.Submit(ctx, req)
 		return Submitted{Execution: e}, err
 	}
+	ctx, end := s.startCall(ctx, Call{Op: "submit", JobType: req.JobType, ID: req.ID})
+	r, err := s.submitOnce(ctx, req)
+	endCall(end, r.Execution, err, r.Replayed)
+	return r, err
+}
+
+// submitOnce is SubmitOnce with a key, without its CallHooks.
+func (s *Service) submitOnce(ctx context.Context, req SubmitRequest) (Submitted, error) {
 	if len(req.IdempotencyKey) > 255 {
 		return Submitted{}, job.Errorf(job.CodeInvalid, "an idempotency key is at most 255 bytes")
 	}

@@ -403,6 +403,10 @@ func (r *tracker) refreshPaused() {
 func (r *tracker) heartbeatLoop(ctx context.Context) {
 	t := time.NewTicker(r.s.cfg.HeartbeatInterval)
 	defer t.Stop()
+	// last is when the running attempts' heartbeats were last written (or,
+	// while none ran, the previous tick): the heartbeat lag is measured
+	// from it, an upper bound of each attempt's heartbeat age.
+	last := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -416,6 +420,10 @@ func (r *tracker) heartbeatLoop(ctx context.Context) {
 			runs = append(runs, store.Running{ID: id, Attempt: a.attempt})
 		}
 		r.mu.Unlock()
+		if len(runs) == 0 {
+			last = time.Now()
+			continue
+		}
 		cancel, gone, err := r.s.store.Heartbeat(ctx, r.s.workerID, runs, nowUTC())
 		if err != nil {
 			if ctx.Err() == nil {
@@ -423,6 +431,11 @@ func (r *tracker) heartbeatLoop(ctx context.Context) {
 			}
 			continue
 		}
+		now := time.Now()
+		if r.s.signalled() {
+			r.s.signal(Signal{Kind: SignalHeartbeat, Duration: now.Sub(last), Running: len(runs)})
+		}
+		last = now
 		for _, id := range cancel {
 			r.cancel(id, errStopped)
 		}

@@ -43,7 +43,8 @@ type Service struct {
 
 	rt *tracker
 	// hooks holds the middleware chains and the subscribers (Subscribe).
-	hooks hooks
+	hooks   hooks
+	signals signals // SubscribeSignals
 	// pausedTypes holds the paused job types' names (see PauseJobType).
 	pausedTypes atomic.Pointer[map[string]bool]
 	// afterStart, when set (tests), runs between a worker's Start of an
@@ -90,6 +91,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		s.mini, s.rdb = startEmbedded()
 		s.ownRedis = true
 		cfg.Logger.Warn("solvekit: no Redis configured; using an embedded in-memory Redis, reachable from this process only: data lives in memory only and is lost when the process exits")
+	}
+	if s.ownRedis || cfg.ObserveRedis {
+		s.rdb.AddHook(redisSignals{s})
 	}
 	if err := checkDurability(cfg.Durability, s.rdb, s.mini != nil); err != nil {
 		s.closeRedis()

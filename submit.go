@@ -117,11 +117,16 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (*job.Execution
 		r, err := s.SubmitOnce(ctx, req)
 		return r.Execution, err
 	}
+	ctx, end := s.startCall(ctx, Call{Op: "submit", JobType: req.JobType, ID: req.ID})
 	t, e, input, err := s.prepare(ctx, req)
 	if err != nil {
-		return nil, store.Classify(err)
+		err = store.Classify(err)
+		endCall(end, nil, err, false)
+		return nil, err
 	}
-	return s.submitPrepared(ctx, t, e, input, req)
+	out, err := s.submitPrepared(ctx, t, e, input, req)
+	endCall(end, out, err, false)
+	return out, err
 }
 
 // submitPrepared stores (and for a sync job runs) the execution prepare
@@ -584,17 +589,25 @@ func (s *Service) submitWait(ctx context.Context, req SubmitRequest, wait time.D
 		e, waitErr, err := s.getWait(ctx, r.Execution.ID, wait, func(*job.Execution) error { return nil })
 		return e, r.Replayed, waitErr, err
 	}
-	t, e, input, err := s.prepare(ctx, req)
+	// The call (a span) covers the submit, not the wait.
+	sctx, end := s.startCall(ctx, Call{Op: "submit", JobType: req.JobType, ID: req.ID})
+	t, e, input, err := s.prepare(sctx, req)
 	if err != nil {
-		return nil, false, nil, store.Classify(err)
+		err = store.Classify(err)
+		endCall(end, nil, err, false)
+		return nil, false, nil, err
 	}
 	if wait <= 0 || t.Def.Kind == job.KindSync {
-		out, err := s.submitPrepared(ctx, t, e, input, req)
+		out, err := s.submitPrepared(sctx, t, e, input, req)
+		endCall(end, out, err, false)
 		return out, false, nil, err
 	}
 	e, waitErr, err = s.waitAfter(ctx, e.ID, wait, func() (*job.Execution, error) {
-		return s.submitPrepared(ctx, t, e, input, req)
+		out, err := s.submitPrepared(sctx, t, e, input, req)
+		endCall(end, out, err, false)
+		return out, err
 	})
+	endCall(end, nil, err, false) // when waitAfter failed before the submit (end runs once)
 	return e, false, waitErr, err
 }
 
@@ -695,6 +708,16 @@ type RelaunchRequest struct {
 // A new config selects the solver again, as Submit does: its "solver"
 // field, else the job type's default.
 func (s *Service) Relaunch(ctx context.Context, id string, req RelaunchRequest) (*job.Execution, error) {
+	ctx, end := s.startCall(ctx, Call{Op: "relaunch", ID: id})
+	out, err := s.relaunch(ctx, id, req)
+	endCall(end, out, err, false)
+	return out, err
+}
+
+// relaunch is Relaunch without its CallHooks. A traceparent in ctx
+// (WithTraceParent) replaces the submit's, so the new attempts join the
+// relauncher's trace; without one they stay in the submit's.
+func (s *Service) relaunch(ctx context.Context, id string, req RelaunchRequest) (*job.Execution, error) {
 	e, err := s.store.Get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -717,7 +740,8 @@ func (s *Service) Relaunch(ctx context.Context, id string, req RelaunchRequest) 
 			return nil, err
 		}
 	}
-	res, err := s.store.Requeue(ctx, id, store.RequeueRequest{Mode: store.Relaunch, Attempt: e.Attempt, Config: cfg, Solver: solver}, nowUTC())
+	res, err := s.store.Requeue(ctx, id, store.RequeueRequest{Mode: store.Relaunch, Attempt: e.Attempt, Config: cfg, Solver: solver,
+		TraceParent: traceParent(ctx)}, nowUTC())
 	if err != nil {
 		return nil, err
 	}

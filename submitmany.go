@@ -38,6 +38,16 @@ func (s *Service) SubmitMany(ctx context.Context, reqs []SubmitRequest) ([]*job.
 	if len(reqs) == 0 {
 		return nil, nil
 	}
+	ctx, end := s.startCall(ctx, Call{Op: "submit_many", Count: len(reqs)})
+	out, err := s.submitMany(ctx, reqs)
+	if end != nil {
+		end(CallResult{Executions: out, Err: err})
+	}
+	return out, err
+}
+
+// submitMany is SubmitMany without its CallHooks.
+func (s *Service) submitMany(ctx context.Context, reqs []SubmitRequest) ([]*job.Execution, error) {
 	if len(reqs) > MaxBatch {
 		return nil, job.Errorf(job.CodeInvalid, "a batch holds at most %d requests, not %d", MaxBatch, len(reqs))
 	}

@@ -23,6 +23,17 @@ type Options struct {
 	// prometheus.DefaultRegisterer.(*prometheus.Registry) to use the global
 	// one).
 	Registry *prometheus.Registry
+	// Registerer, when set, is where the collectors are registered
+	// instead of Registry: any prometheus.Registerer, such as one made by
+	// prometheus.WrapRegistererWith to add labels or a prefix. Handler
+	// then serves Gatherer, else the Registerer itself when it is also a
+	// prometheus.Gatherer (a *prometheus.Registry), else a private
+	// registry that holds only these collectors, as they are (without
+	// what a wrapping Registerer adds): a host that serves its registry
+	// itself needs no Handler.
+	Registerer prometheus.Registerer
+	// Gatherer is what Handler serves when Registerer is set.
+	Gatherer prometheus.Gatherer
 	// Namespace prefixes every metric name. Default "solvekit".
 	Namespace string
 	// DurationBuckets are the buckets (seconds) of the run-time and
@@ -31,6 +42,11 @@ type Options struct {
 	// HTTPBuckets are the buckets (seconds) of the HTTP latency histogram.
 	// Default prometheus.DefBuckets.
 	HTTPBuckets []float64
+	// HeartbeatBuckets are the buckets (seconds) of the heartbeat lag
+	// histogram. Default 0.05s to about 50s, ×2 each (the lag is about
+	// Config.HeartbeatInterval, 2s by default; attempts are lost past
+	// Config.HeartbeatTimeout).
+	HeartbeatBuckets []float64
 	// ScrapeCache is how long the values read from Redis at a scrape
 	// (stored executions by state, queues) are reused. Default 5s.
 	ScrapeCache time.Duration
@@ -40,8 +56,11 @@ type Options struct {
 
 // Metrics holds a Service's collectors. Close it to stop counting.
 type Metrics struct {
-	reg         *prometheus.Registry
-	unsubscribe func()
+	gatherer prometheus.Gatherer
+	// handlerReg is the registerer promhttp counts its own errors on (nil
+	// when the gatherer is not a registry of ours or the user's).
+	handlerReg           prometheus.Registerer
+	unsubscribe, unsigns func()
 
 	submitted, finished, retried, lost, cancelled, relaunched, requeued *prometheus.CounterVec
 	duration, queueWait                                                 *prometheus.HistogramVec
@@ -49,16 +68,33 @@ type Metrics struct {
 	httpRequests                                                        *prometheus.CounterVec
 	httpLatency                                                         *prometheus.HistogramVec
 	scrapeErrors                                                        prometheus.Counter
+	callbacks, redisErrors                                              *prometheus.CounterVec
+	heartbeatLag                                                        prometheus.Histogram
 }
 
-// New registers svc's metrics on o.Registry and starts counting its state
-// changes.
+// New registers svc's metrics on o.Registerer, else o.Registry (a new
+// private registry by default), and starts counting its state changes and
+// signals.
 func New(svc *solvekit.Service, o Options) (*Metrics, error) {
 	if svc == nil {
 		return nil, errors.New("prom: nil service")
 	}
-	if o.Registry == nil {
-		o.Registry = prometheus.NewRegistry()
+	var private *prometheus.Registry // serves a Registerer that gathers nothing
+	reg, gatherer := prometheus.Registerer(o.Registry), prometheus.Gatherer(o.Registry)
+	switch {
+	case o.Registerer != nil:
+		reg, gatherer = o.Registerer, o.Gatherer
+		if gatherer == nil {
+			if g, ok := o.Registerer.(prometheus.Gatherer); ok {
+				gatherer = g
+			} else {
+				private = prometheus.NewRegistry()
+				gatherer = private
+			}
+		}
+	case o.Registry == nil:
+		r := prometheus.NewRegistry()
+		reg, gatherer = r, r
 	}
 	if o.Namespace == "" {
 		o.Namespace = "solvekit"
@@ -68,6 +104,9 @@ func New(svc *solvekit.Service, o Options) (*Metrics, error) {
 	}
 	if o.HTTPBuckets == nil {
 		o.HTTPBuckets = prometheus.DefBuckets
+	}
+	if o.HeartbeatBuckets == nil {
+		o.HeartbeatBuckets = prometheus.ExponentialBuckets(0.05, 2, 11)
 	}
 	if o.ScrapeCache <= 0 {
 		o.ScrapeCache = 5 * time.Second
@@ -80,7 +119,7 @@ func New(svc *solvekit.Service, o Options) (*Metrics, error) {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: name, Help: help}, labels)
 	}
 	m := &Metrics{
-		reg:        o.Registry,
+		gatherer:   gatherer,
 		submitted:  counter("executions_submitted_total", "Executions submitted through this process.", "job_type"),
 		finished:   counter("executions_finished_total", "Attempts that ended an execution in this process, by end state and solver status.", "job_type", "state", "solver_status"),
 		retried:    counter("attempts_retried_total", "Attempts that failed with retries left and were queued again.", "job_type"),
@@ -99,29 +138,56 @@ func New(svc *solvekit.Service, o Options) (*Metrics, error) {
 			Help: "HTTP request latency by route and method.", Buckets: o.HTTPBuckets}, []string{"route", "method"}),
 		scrapeErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "scrape_errors_total",
 			Help: "Scrapes whose reads from Redis failed (the values of the last good read were reported)."}),
+		callbacks:   counter("callback_attempts_total", "Callback (result_url) delivery attempts this process made, by outcome: delivered, retry (failed, another is scheduled) or failed (given up).", "job_type", "outcome"),
+		redisErrors: counter("redis_errors_total", "Failed Redis commands of this process's client, by class (refused, lost, closed, error) and command.", "class", "command"),
+		heartbeatLag: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "heartbeat_lag_seconds",
+			Help: "Age of the running attempts' previous heartbeat when this process's worker wrote the next one.", Buckets: o.HeartbeatBuckets}),
 	}
 	cs := []prometheus.Collector{m.submitted, m.finished, m.retried, m.lost, m.cancelled, m.relaunched, m.requeued,
 		m.duration, m.queueWait, m.running, m.httpRequests, m.httpLatency, m.scrapeErrors,
+		m.callbacks, m.redisErrors, m.heartbeatLag,
 		newStoredCollector(svc, ns, o.ScrapeCache, o.ScrapeTimeout, m.scrapeErrors)}
 	for i, c := range cs {
-		if err := o.Registry.Register(c); err != nil {
+		if err := reg.Register(c); err != nil {
 			for _, done := range cs[:i] {
-				o.Registry.Unregister(done)
+				reg.Unregister(done)
 			}
 			return nil, err
 		}
+		if private != nil {
+			private.MustRegister(c)
+		}
+	}
+	if r, ok := gatherer.(prometheus.Registerer); ok {
+		m.handlerReg = r
 	}
 	m.unsubscribe = svc.Subscribe(m.observe)
+	m.unsigns = svc.SubscribeSignals(m.signal)
 	return m, nil
 }
 
-// Close stops counting the Service's state changes. The collectors stay
-// registered, with their values.
-func (m *Metrics) Close() { m.unsubscribe() }
+// Close stops counting the Service's state changes and signals. The
+// collectors stay registered, with their values.
+func (m *Metrics) Close() {
+	m.unsubscribe()
+	m.unsigns()
+}
+
+// signal counts one of the Service's signals (solvekit.SubscribeSignals).
+func (m *Metrics) signal(sg solvekit.Signal) {
+	switch sg.Kind {
+	case solvekit.SignalCallback:
+		m.callbacks.WithLabelValues(sg.JobType, sg.Outcome).Inc()
+	case solvekit.SignalHeartbeat:
+		m.heartbeatLag.Observe(seconds(sg.Duration))
+	case solvekit.SignalRedisError:
+		m.redisErrors.WithLabelValues(sg.Outcome, sg.Command).Inc()
+	}
+}
 
 // Handler serves the registry in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+	return promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{Registry: m.handlerReg})
 }
 
 // observe counts one state change.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -101,7 +102,7 @@ func TestMetricsAfterWorkload(t *testing.T) {
 	rdbA := redis.NewClient(srv.Options(db))
 	cut := &cutHook{}
 	rdbA.AddHook(cut)
-	a := solvekittest.Start(t, solvekittest.Options{NoWorker: true, Config: solvekit.Config{Redis: rdbA,
+	a := solvekittest.Start(t, solvekittest.Options{NoWorker: true, Config: solvekit.Config{Redis: rdbA, DisableCallbacks: true,
 		HeartbeatInterval: 50 * time.Millisecond, ShutdownTimeout: 100 * time.Millisecond, StopGrace: 100 * time.Millisecond}}, jobs(release)...)
 	t.Cleanup(func() { close(release) })
 	actx, stopA := context.WithCancel(ctx)
@@ -111,8 +112,10 @@ func TestMetricsAfterWorkload(t *testing.T) {
 
 	rdbB := redis.NewClient(srv.Options(db))
 	t.Cleanup(func() { rdbB.Close() })
-	b := solvekittest.Start(t, solvekittest.Options{NoWorker: true, Config: solvekit.Config{Redis: rdbB,
-		HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 500 * time.Millisecond, SweepInterval: 50 * time.Millisecond}}, jobs(release)...)
+	b := solvekittest.Start(t, solvekittest.Options{NoWorker: true, Config: solvekit.Config{Redis: rdbB, ObserveRedis: true,
+		HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 500 * time.Millisecond, SweepInterval: 50 * time.Millisecond,
+		CallbackSecret: []byte("test-secret"), CallbackAllowPrivate: true, CallbackInterval: 20 * time.Millisecond,
+		CallbackBackoff: func(int) time.Duration { return 20 * time.Millisecond }}}, jobs(release)...)
 	m, err := prom.New(b, prom.Options{ScrapeCache: time.Nanosecond})
 	require.NoError(t, err)
 	defer m.Close()
@@ -130,21 +133,34 @@ func TestMetricsAfterWorkload(t *testing.T) {
 	go func() { defer close(done); _ = b.Work(wctx) }()
 	t.Cleanup(func() { stop(); <-done })
 
-	submit := func(jt string) string {
-		e, err := b.Submit(ctx, solvekit.SubmitRequest{JobType: jt, Instance: json.RawMessage(`{}`)})
+	// The callback receiver fails its first request.
+	var hits atomic.Int32
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) == 1 {
+			w.WriteHeader(http.StatusBadGateway)
+		}
+	}))
+	defer rcv.Close()
+	submitTo := func(jt, resultURL string) string {
+		e, err := b.Submit(ctx, solvekit.SubmitRequest{JobType: jt, Instance: json.RawMessage(`{}`), ResultURL: resultURL})
 		require.NoError(t, err)
 		return e.ID
 	}
+	submit := func(jt string) string { return submitTo(jt, "") }
 	wait := func(id string, st job.State) {
 		require.Equal(t, st, solvekittest.Wait(t, b, id, patience.Scale(30*time.Second)).State)
 	}
 	wait(z.ID, job.StateSucceeded)
-	for range 3 {
+	wait(submitTo("ok", rcv.URL), job.StateSucceeded)
+	for range 2 {
 		wait(submit("ok"), job.StateSucceeded)
 	}
 	wait(submit("bad"), job.StateFailed)
 	slow := submit("slow")
 	solvekittest.WaitState(t, b, slow, job.StateRunning, patience.Scale(10*time.Second))
+	require.Eventually(t, func() bool { // B's worker writes heartbeats for it
+		return value(t, scrape(t, m.Handler()), "solvekit_heartbeat_lag_seconds", nil) >= 2
+	}, patience.Scale(10*time.Second), 10*time.Millisecond)
 	require.NoError(t, b.Cancel(ctx, slow))
 	wait(slow, job.StateStopped)
 
@@ -171,6 +187,20 @@ func TestMetricsAfterWorkload(t *testing.T) {
 	require.Equal(t, 1.0, value(t, fams, "solvekit_executions", map[string]string{"state": "stopped"}))
 	require.Equal(t, 0.0, value(t, fams, "solvekit_queue_tasks", map[string]string{"queue": "default", "state": "pending"}))
 	require.Contains(t, fams, "solvekit_queue_latency_seconds")
+
+	// The callback: one failed attempt, then a delivery.
+	require.Eventually(t, func() bool {
+		fams = scrape(t, m.Handler())
+		return value(t, fams, "solvekit_callback_attempts_total", map[string]string{"outcome": "delivered"}) == 1
+	}, patience.Scale(10*time.Second), 10*time.Millisecond)
+	require.Equal(t, 1.0, value(t, fams, "solvekit_callback_attempts_total", map[string]string{"job_type": "ok", "outcome": "retry"}))
+	require.Equal(t, 0.0, value(t, fams, "solvekit_callback_attempts_total", map[string]string{"outcome": "failed"}))
+
+	// A failed command of B's Redis client (ObserveRedis) is counted.
+	require.Error(t, rdbB.Do(ctx, "NOSUCHCOMMAND").Err())
+	fams = scrape(t, m.Handler())
+	require.Equal(t, 1.0, value(t, fams, "solvekit_redis_errors_total", map[string]string{"class": "error", "command": "nosuchcommand"}))
+	require.Equal(t, 1.0, value(t, fams, "solvekit_redis_errors_total", nil), "no other failure in the workload")
 
 	// A queued execution cancelled before it runs (no worker now).
 	stop()
@@ -257,3 +287,56 @@ func (h *cutHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 }
 
 var errCut = errors.New("test: connection cut")
+
+// TestRegisterer: the collectors go on any Registerer (here one that adds
+// a label); Handler serves the registry under it when it is one, or the
+// Gatherer given, or else a private registry of these collectors only
+// (without the wrapper's label).
+func TestRegisterer(t *testing.T) {
+	svc := solvekittest.Start(t, solvekittest.Options{NoWorker: true}, job.Sync("ok",
+		func(ctx context.Context, jc *job.Context) (any, error) { return 1, nil }))
+	reg := prometheus.NewRegistry()
+	wrapped := prometheus.WrapRegistererWith(prometheus.Labels{"replica": "a"}, reg)
+	m, err := prom.New(svc, prom.Options{Registerer: wrapped, Gatherer: reg})
+	require.NoError(t, err)
+	defer m.Close()
+	alone, err := prom.New(svc, prom.Options{Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"replica": "b"}, prometheus.NewRegistry())})
+	require.NoError(t, err)
+	defer alone.Close()
+	_, err = svc.Submit(context.Background(), solvekit.SubmitRequest{JobType: "ok", Instance: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+	fams := scrape(t, m.Handler())
+	require.Equal(t, 1.0, value(t, fams, "solvekit_executions_finished_total", map[string]string{"replica": "a", "state": "succeeded"}))
+	fams = scrape(t, alone.Handler()) // a private registry: the collectors without the wrapper's label
+	require.Equal(t, 1.0, value(t, fams, "solvekit_executions_finished_total", map[string]string{"state": "succeeded"}))
+	_, err = prom.New(svc, prom.Options{Registerer: wrapped})
+	require.Error(t, err, "the same collectors twice on one registry")
+}
+
+// TestNoRedisErrorsOnEmbedded: a workload on the embedded Redis, whose
+// client the Service makes (and observes) itself, counts no Redis errors:
+// nothing solvekit or asynq sends in normal operation is refused.
+func TestNoRedisErrorsOnEmbedded(t *testing.T) {
+	svc := solvekittest.Start(t, solvekittest.Options{Config: solvekit.Config{HeartbeatInterval: 20 * time.Millisecond}},
+		job.Async("nap", func(ctx context.Context, jc *job.Context) (any, error) {
+			time.Sleep(100 * time.Millisecond)
+			return 1, nil
+		}))
+	m, err := prom.New(svc, prom.Options{ScrapeCache: time.Nanosecond})
+	require.NoError(t, err)
+	defer m.Close()
+	ctx := context.Background()
+	for range 3 {
+		e, err := svc.Submit(ctx, solvekit.SubmitRequest{JobType: "nap", Instance: json.RawMessage(`{}`)})
+		require.NoError(t, err)
+		require.Equal(t, job.StateSucceeded, solvekittest.Wait(t, svc, e.ID, patience.Scale(30*time.Second)).State)
+	}
+	var fams map[string]*dto.MetricFamily
+	require.Eventually(t, func() bool {
+		fams = scrape(t, m.Handler())
+		return value(t, fams, "solvekit_heartbeat_lag_seconds", nil) >= 1
+	}, patience.Scale(10*time.Second), 10*time.Millisecond)
+	if f, ok := fams["solvekit_redis_errors_total"]; ok {
+		t.Fatalf("Redis errors counted: %v", f)
+	}
+}

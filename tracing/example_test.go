@@ -8,13 +8,14 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/solvekit/solvekit"
 	"github.com/solvekit/solvekit/job"
 	"github.com/solvekit/solvekit/tracing"
 )
 
-// Trace a Service's attempts, as children of the span that submitted them.
+// Trace a Service's submits and attempts, as children of the caller's span.
 func Example() {
 	ctx := context.Background()
 	exp := tracetest.NewInMemoryExporter() // in production: an OTLP exporter
@@ -23,7 +24,7 @@ func Example() {
 	tr := tracing.New(tracing.Options{TracerProvider: tp})
 
 	svc, _ := solvekit.New(ctx, solvekit.Config{Logger: slog.New(slog.DiscardHandler),
-		Middleware: []job.Middleware{tr.Middleware}})
+		Middleware: []job.Middleware{tr.Middleware}, CallHooks: []solvekit.CallHook{tr.CallHook}})
 	defer svc.Close()
 	_ = svc.Register(job.Sync("double", func(ctx context.Context, jc *job.Context) (any, error) { return 2, nil }))
 
@@ -31,13 +32,19 @@ func Example() {
 	_, _ = svc.Submit(tracing.Inject(ctx), solvekit.SubmitRequest{JobType: "double", Instance: json.RawMessage(`{}`)})
 	span.End()
 
+	// Each span's name, whether it is in the caller's trace, and its
+	// parent's name.
 	spans := exp.GetSpans()
+	names := map[trace.SpanID]string{}
 	for _, s := range spans {
-		fmt.Println(s.Name, s.SpanContext.TraceID() == spans[len(spans)-1].SpanContext.TraceID())
+		names[s.SpanContext.SpanID()] = s.Name
 	}
-	fmt.Println(spans[0].Parent.SpanID() == span.SpanContext().SpanID())
+	for _, s := range spans {
+		fmt.Printf("%s, same trace: %t, parent: %q\n", s.Name, s.SpanContext.TraceID() == span.SpanContext().TraceID(),
+			names[s.Parent.SpanID()])
+	}
 	// Output:
-	// solvekit.attempt double true
-	// plan the week true
-	// true
+	// solvekit.attempt double, same trace: true, parent: "solvekit.submit double"
+	// solvekit.submit double, same trace: true, parent: "plan the week"
+	// plan the week, same trace: true, parent: ""
 }

@@ -19,15 +19,24 @@ import (
 // ScopeName is the instrumentation scope of the tracer the spans come from.
 const ScopeName = "github.com/solvekit/solvekit/tracing"
 
-// Attribute keys set on the attempt and queue-wait spans.
+// Attribute keys set on the submit, attempt and queue-wait spans.
 const (
 	AttrJobType     = attribute.Key("solvekit.job_type")
 	AttrExecutionID = attribute.Key("solvekit.execution_id")
 	AttrAttempt     = attribute.Key("solvekit.attempt")
-	// AttrState is the end the attempt's return makes of it: succeeded,
-	// failed, stopped or timed_out. A failed attempt with retries left is
-	// queued again (a new attempt, a new span).
+	// AttrState is, on an attempt span, the end the attempt's return
+	// makes of it: succeeded, failed, stopped or timed_out (a failed
+	// attempt with retries left is queued again: a new attempt, a new
+	// span). On a submit or relaunch span it is the state the call left
+	// the execution in: queued, scheduled, or a sync job's end.
 	AttrState = attribute.Key("solvekit.state")
+	// AttrReplayed is set on a submit span whose IdempotencyKey had been
+	// used: it returned the earlier execution (which stays in the earlier
+	// submit's trace).
+	AttrReplayed = attribute.Key("solvekit.replayed")
+	// AttrBatchSize is how many executions a submit_many span's batch
+	// asked for.
+	AttrBatchSize = attribute.Key("solvekit.batch_size")
 )
 
 // Options configure the tracing. The zero value uses the global
@@ -112,6 +121,54 @@ func (t *Tracer) Middleware(next job.Func) job.Func {
 			span.SetStatus(codes.Error, err.Error())
 		}
 		return out, err
+	}
+}
+
+// CallHook is a solvekit.CallHook (put it in solvekit.Config.CallHooks)
+// that wraps the calls that create or restart work in a span:
+// "solvekit.submit <job type>" for a Submit (SubmitOnce, the REST API's
+// POST /executions, a schedule's firing), "solvekit.submit_many" for a
+// SubmitMany batch and "solvekit.relaunch" for a Relaunch, each a child of
+// the span in the caller's ctx (a root span when there is none, as for a
+// schedule's firing) with kind producer. The executions the call stores
+// keep the span's traceparent, so their queue wait and attempts, in
+// whatever process, are its children; a relaunch's attempts join the
+// relaunch's trace. Attributes: the job type, the execution id and the
+// state the call left it in (AttrState); an error is recorded and sets
+// status Error.
+func (t *Tracer) CallHook(ctx context.Context, c solvekit.Call) (context.Context, func(solvekit.CallResult)) {
+	name := "solvekit." + c.Op
+	var attrs []attribute.KeyValue
+	if c.JobType != "" {
+		name += " " + c.JobType
+		attrs = append(attrs, AttrJobType.String(c.JobType))
+	}
+	if c.ID != "" {
+		attrs = append(attrs, AttrExecutionID.String(c.ID))
+	}
+	if c.Op == "submit_many" {
+		attrs = append(attrs, AttrBatchSize.Int(c.Count))
+	}
+	ctx, span := t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))
+	return Inject(ctx), func(r solvekit.CallResult) {
+		defer span.End()
+		if len(r.Executions) == 1 && r.Executions[0] != nil {
+			e := r.Executions[0]
+			if c.JobType == "" {
+				span.SetName(name + " " + e.JobType)
+			}
+			span.SetAttributes(AttrJobType.String(e.JobType), AttrExecutionID.String(e.ID), AttrAttempt.Int(e.Attempt))
+			if r.Err == nil {
+				span.SetAttributes(AttrState.String(string(e.State)))
+			}
+		}
+		if r.Replayed {
+			span.SetAttributes(AttrReplayed.Bool(true))
+		}
+		if r.Err != nil {
+			span.RecordError(r.Err)
+			span.SetStatus(codes.Error, r.Err.Error())
+		}
 	}
 }
 

@@ -30,10 +30,10 @@ import (
 
 // TestTraceAcrossServices: a POST /executions served through HTTP by
 // Service A, which runs no worker, and the attempt run by Service B's
-// worker on the same Redis form one trace: the attempt span and the
-// queue-wait span are children of the request's span, with the job's
-// attributes; the job's own span nests under the attempt, and a failing
-// attempt records its error.
+// worker on the same Redis form one trace: the request's span, the
+// submit's span under it, and the attempt span and the queue-wait span
+// children of the submit's, with the job's attributes; the job's own span
+// nests under the attempt, and a failing attempt records its error.
 func TestTraceAcrossServices(t *testing.T) {
 	srv := redistest.Current(t)
 	db := srv.DB(t)
@@ -65,7 +65,7 @@ func TestTraceAcrossServices(t *testing.T) {
 		return c
 	}
 	a := solvekittest.Start(t, solvekittest.Options{NoWorker: true, Config: solvekit.Config{Redis: client(),
-		Middleware: []job.Middleware{tr.Middleware}}}, defs()...)
+		Middleware: []job.Middleware{tr.Middleware}, CallHooks: []solvekit.CallHook{tr.CallHook}}}, defs()...)
 	b := solvekittest.Start(t, solvekittest.Options{NoWorker: true, Config: solvekit.Config{Redis: client(),
 		Middleware: []job.Middleware{tr.Middleware}}}, defs()...)
 
@@ -130,9 +130,17 @@ func TestTraceAcrossServices(t *testing.T) {
 		id, jobType, state string
 		http               tracetest.SpanStub
 	}{{okID, "ok", "succeeded", httpSpans[0]}, {badID, "bad", "failed", httpSpans[1]}} {
+		sub := byName("solvekit.submit "+c.jobType, c.id)
+		require.Equal(t, c.http.SpanContext.TraceID(), sub.SpanContext.TraceID(), "submit in the request's trace")
+		require.Equal(t, c.http.SpanContext.SpanID(), sub.Parent.SpanID(), "submit a child of the request")
+		require.Equal(t, trace.SpanKindProducer, sub.SpanKind)
+		require.Equal(t, c.jobType, attrOf(sub, "solvekit.job_type"))
+		require.Equal(t, "queued", attrOf(sub, "solvekit.state"))
+		require.Equal(t, codes.Unset, sub.Status.Code)
+
 		att := byName("solvekit.attempt "+c.jobType, c.id)
 		require.Equal(t, c.http.SpanContext.TraceID(), att.SpanContext.TraceID(), "attempt in the request's trace")
-		require.Equal(t, c.http.SpanContext.SpanID(), att.Parent.SpanID(), "attempt a child of the request")
+		require.Equal(t, sub.SpanContext.SpanID(), att.Parent.SpanID(), "attempt a child of the submit")
 		require.True(t, att.Parent.IsRemote())
 		require.Equal(t, c.jobType, attrOf(att, "solvekit.job_type"))
 		require.Equal(t, "1", attrOf(att, "solvekit.attempt"))
@@ -140,7 +148,7 @@ func TestTraceAcrossServices(t *testing.T) {
 		require.Equal(t, trace.SpanKindConsumer, att.SpanKind)
 
 		wait := byName("solvekit.queue_wait", c.id)
-		require.Equal(t, c.http.SpanContext.SpanID(), wait.Parent.SpanID())
+		require.Equal(t, sub.SpanContext.SpanID(), wait.Parent.SpanID())
 		require.False(t, wait.EndTime.Before(wait.StartTime))
 		require.False(t, wait.StartTime.After(att.StartTime))
 		if c.state == "failed" {
@@ -262,4 +270,111 @@ func TestTraceOfScheduledRetriedExecution(t *testing.T) {
 		require.Equal(t, []string{"failed", "succeeded"}[i], attrOf(s, "solvekit.state"))
 	}
 	require.Equal(t, codes.Error, attempts[0].Status.Code)
+}
+
+// TestRelaunchJoinsCallerTrace: with CallHook, a Submit from the caller's
+// span and a Relaunch from another span, both through Service A, with the
+// attempts run by Service B on the same Redis: each attempt is a child of
+// the call that queued it, the relaunch's in the relauncher's trace; a
+// relaunch from a ctx without a span gets a root span of its own. A
+// refused submit's span records the error. A sync job's attempt nests
+// under its submit's span.
+func TestRelaunchJoinsCallerTrace(t *testing.T) {
+	srv := redistest.Current(t)
+	db := srv.DB(t)
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	tr := tracing.New(tracing.Options{TracerProvider: tp})
+	defs := func() []*job.Definition {
+		return []*job.Definition{
+			job.Async("ok", func(ctx context.Context, jc *job.Context) (any, error) { return 1, nil }),
+			job.Sync("now", func(ctx context.Context, jc *job.Context) (any, error) { return 2, nil }),
+		}
+	}
+	start := func(worker bool) *solvekit.Service {
+		c := redis.NewClient(srv.Options(db))
+		t.Cleanup(func() { c.Close() })
+		return solvekittest.Start(t, solvekittest.Options{NoWorker: !worker, Config: solvekit.Config{Redis: c,
+			Middleware: []job.Middleware{tr.Middleware}, CallHooks: []solvekit.CallHook{tr.CallHook}}}, defs()...)
+	}
+	a, b := start(false), start(true)
+	caller := tp.Tracer("caller")
+	ctx := context.Background()
+
+	sctx, submitter := caller.Start(ctx, "submitter")
+	e, err := a.Submit(sctx, solvekit.SubmitRequest{JobType: "ok", Instance: json.RawMessage(`{}`)})
+	submitter.End()
+	require.NoError(t, err)
+	solvekittest.WaitState(t, b, e.ID, job.StateSucceeded, patience.Scale(30*time.Second))
+
+	rctx, relauncher := caller.Start(ctx, "relauncher")
+	_, err = a.Relaunch(rctx, e.ID, solvekit.RelaunchRequest{})
+	relauncher.End()
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		got, err := b.Get(ctx, e.ID)
+		return err == nil && got.Attempt == 2 && got.State == job.StateSucceeded
+	}, patience.Scale(30*time.Second), 10*time.Millisecond)
+	_, err = a.Relaunch(ctx, e.ID, solvekit.RelaunchRequest{}) // no caller span: the relaunch span is a root
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		got, err := b.Get(ctx, e.ID)
+		return err == nil && got.Attempt == 3 && got.State == job.StateSucceeded
+	}, patience.Scale(30*time.Second), 10*time.Millisecond)
+
+	_, err = a.Submit(ctx, solvekit.SubmitRequest{JobType: "nope", Instance: json.RawMessage(`{}`)})
+	require.Error(t, err)
+	_, err = a.Submit(ctx, solvekit.SubmitRequest{JobType: "now", Instance: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+
+	var spans []tracetest.SpanStub
+	find := func(name string, attempt string) (tracetest.SpanStub, bool) {
+		for _, s := range spans {
+			if s.Name == name && (attempt == "" || attrOf(s, "solvekit.attempt") == attempt) {
+				return s, true
+			}
+		}
+		return tracetest.SpanStub{}, false
+	}
+	require.Eventually(t, func() bool {
+		spans = exp.GetSpans()
+		_, ok := find("solvekit.attempt ok", "3")
+		return ok
+	}, patience.Scale(10*time.Second), 10*time.Millisecond)
+
+	sub, ok := find("solvekit.submit ok", "")
+	require.True(t, ok)
+	require.Equal(t, submitter.SpanContext().SpanID(), sub.Parent.SpanID())
+	require.Equal(t, e.ID, attrOf(sub, "solvekit.execution_id"))
+	att1, _ := find("solvekit.attempt ok", "1")
+	require.Equal(t, sub.SpanContext.SpanID(), att1.Parent.SpanID())
+
+	rel, ok := find("solvekit.relaunch ok", "2")
+	require.True(t, ok, "the relaunch span, named by the job type it found")
+	require.Equal(t, relauncher.SpanContext().TraceID(), rel.SpanContext.TraceID())
+	require.Equal(t, relauncher.SpanContext().SpanID(), rel.Parent.SpanID())
+	require.Equal(t, "queued", attrOf(rel, "solvekit.state"))
+	att2, _ := find("solvekit.attempt ok", "2")
+	require.Equal(t, rel.SpanContext.TraceID(), att2.SpanContext.TraceID(), "the relaunch's attempt in the relauncher's trace")
+	require.Equal(t, rel.SpanContext.SpanID(), att2.Parent.SpanID())
+
+	rel3, ok := find("solvekit.relaunch ok", "3")
+	require.True(t, ok)
+	require.False(t, rel3.Parent.IsValid(), "a relaunch without a caller's span is a root span")
+	att3, _ := find("solvekit.attempt ok", "3")
+	require.Equal(t, rel3.SpanContext.SpanID(), att3.Parent.SpanID())
+
+	bad, ok := find("solvekit.submit nope", "")
+	require.True(t, ok)
+	require.Equal(t, codes.Error, bad.Status.Code)
+	require.NotEmpty(t, bad.Events, "the error is recorded")
+
+	syncSub, ok := find("solvekit.submit now", "")
+	require.True(t, ok)
+	require.Equal(t, "succeeded", attrOf(syncSub, "solvekit.state"))
+	syncAtt, ok := find("solvekit.attempt now", "")
+	require.True(t, ok)
+	require.Equal(t, syncSub.SpanContext.SpanID(), syncAtt.Parent.SpanID(), "a sync job's attempt runs inside its submit")
+	require.False(t, syncAtt.Parent.IsRemote())
 }

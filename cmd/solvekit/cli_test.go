@@ -48,7 +48,7 @@ func startServer(t *testing.T) *testServer {
 	// 10 s, which bcrypt under the race detector on a loaded machine can
 	// exceed; a request has the test's patience.
 	h, err := newHandler(svc, httpapi.Options{JWTSecret: []byte(testSecret), BootstrapToken: testBootstrapToken,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, "/metrics")
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, "/metrics", nil)
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/solvekit/solvekit"
 	"github.com/solvekit/solvekit/prom"
+	"github.com/solvekit/solvekit/tracing"
 	"github.com/solvekit/solvekit/transport/client"
 	"github.com/solvekit/solvekit/transport/httpapi"
 )
@@ -28,6 +29,7 @@ import (
 // serviceFlags configure the Service of serve and work.
 type serviceFlags struct {
 	redisURL, prefix, logLevel string
+	otlpEndpoint               string
 	concurrency                int
 	queues                     []string
 	shutdown                   time.Duration
@@ -40,6 +42,8 @@ func (f *serviceFlags) add(fl *pflag.FlagSet, env map[string]string) {
 	fl.StringSliceVar(&f.queues, "queues", nil, "queue weights NAME=WEIGHT,... (default default=1 and the job types' queues)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.DurationVar(&f.shutdown, "shutdown-timeout", 10*time.Second, "how long a stop waits for requests and running attempts")
+	fl.StringVar(&f.otlpEndpoint, "otlp-endpoint", "", `export traces to this OTLP/HTTP collector URL ("http://collector:4318"; default: OTEL_EXPORTER_OTLP_ENDPOINT, else no traces)`)
+	env["otlp-endpoint"] = "SOLVEKIT_OTLP_ENDPOINT"
 	env["redis-url"], env["prefix"], env["concurrency"] = "SOLVEKIT_REDIS_URL", "SOLVEKIT_PREFIX", "SOLVEKIT_CONCURRENCY"
 	env["queues"], env["log-level"], env["shutdown-timeout"] = "SOLVEKIT_QUEUES", "SOLVEKIT_LOG_LEVEL", "SOLVEKIT_SHUTDOWN_TIMEOUT"
 }
@@ -75,10 +79,12 @@ func envNote(env map[string]string, extra ...string) string {
 	return b.String()
 }
 
-// newService starts a Service with the built-in job types registered.
-func (f *serviceFlags) newService(ctx context.Context, logger *slog.Logger) (*solvekit.Service, error) {
+// newService starts a Service with the built-in job types registered,
+// traced by traces when it is not nil.
+func (f *serviceFlags) newService(ctx context.Context, logger *slog.Logger, traces *traceExport) (*solvekit.Service, error) {
 	cfg := solvekit.Config{RedisURL: f.redisURL, Prefix: f.prefix, Concurrency: f.concurrency,
 		ShutdownTimeout: f.shutdown, Logger: logger}
+	traces.configure(&cfg)
 	if len(f.queues) > 0 {
 		cfg.Queues = map[string]int{}
 		for _, q := range f.queues {
@@ -159,7 +165,8 @@ from SOLVEKIT_BOOTSTRAP_TOKEN (see httpapi.Options.BootstrapToken).`,
 	c.Long += envNote(env,
 		"SOLVEKIT_JWT_SECRET        the login token signing secret",
 		"SOLVEKIT_ADMIN_PASSWORD    creates the --admin-user account at start if it does not exist",
-		"SOLVEKIT_BOOTSTRAP_TOKEN   a one-time token that creates the first admin (POST /users)")
+		"SOLVEKIT_BOOTSTRAP_TOKEN   a one-time token that creates the first admin (POST /users)",
+		otelNote)
 	return c
 }
 
@@ -176,7 +183,12 @@ func (a *app) serve(ctx context.Context, f serveFlags) (err error) {
 		}
 		secret = []byte(strings.TrimSpace(string(b)))
 	}
-	svc, err := f.newService(context.WithoutCancel(ctx), logger)
+	traces, err := a.startTracing(ctx, f.otlpEndpoint, logger)
+	if err != nil {
+		return err
+	}
+	defer traces.shutdown(f.shutdown, logger) // after the Service closed: the last spans are sent
+	svc, err := f.newService(context.WithoutCancel(ctx), logger, traces)
 	if err != nil {
 		return err
 	}
@@ -193,7 +205,11 @@ func (a *app) serve(ctx context.Context, f serveFlags) (err error) {
 	if password != "" {
 		opts.BootstrapAdmin = &httpapi.BootstrapAdmin{Username: f.adminUser, Password: password}
 	}
-	h, err := newHandler(svc, opts, f.metricsPath)
+	var tracer *tracing.Tracer
+	if traces != nil {
+		tracer = traces.tracer
+	}
+	h, err := newHandler(svc, opts, f.metricsPath, tracer)
 	if err != nil {
 		return err
 	}
@@ -253,8 +269,9 @@ func shutdown(srv *http.Server, cancelStreams context.CancelFunc, grace time.Dur
 }
 
 // newHandler is the REST API for svc with metrics on metricsPath ("" for
-// none); every API request is counted by the metrics' middleware.
-func newHandler(svc *solvekit.Service, opts httpapi.Options, metricsPath string) (http.Handler, error) {
+// none); every API request is counted by the metrics' middleware, and
+// traced by tracer when it is not nil.
+func newHandler(svc *solvekit.Service, opts httpapi.Options, metricsPath string, tracer *tracing.Tracer) (http.Handler, error) {
 	h, err := httpapi.New(svc, opts)
 	if err != nil {
 		return nil, err
@@ -267,7 +284,13 @@ func newHandler(svc *solvekit.Service, opts httpapi.Options, metricsPath string)
 	if metricsPath != "" {
 		mux.Handle("GET "+metricsPath, m.Handler())
 	}
-	mux.Handle("/", m.Middleware(h))
+	api := m.Middleware(h)
+	if tracer != nil {
+		// Outside the metrics' middleware, which hands the request on as
+		// it is: the route pattern the API's mux sets is seen by both.
+		api = tracer.HTTP(api)
+	}
+	mux.Handle("/", api)
 	return mux, nil
 }
 
@@ -325,7 +348,12 @@ embedded Redis would have nothing to do.`,
 			if err != nil {
 				return err
 			}
-			svc, err := f.newService(context.WithoutCancel(cmd.Context()), logger)
+			traces, err := a.startTracing(cmd.Context(), f.otlpEndpoint, logger)
+			if err != nil {
+				return err
+			}
+			defer traces.shutdown(f.shutdown, logger) // after the Service closed: the last spans are sent
+			svc, err := f.newService(context.WithoutCancel(cmd.Context()), logger, traces)
 			if err != nil {
 				return err
 			}
@@ -336,6 +364,6 @@ embedded Redis would have nothing to do.`,
 		},
 	}
 	f.add(c.Flags(), env)
-	c.Long += envNote(env)
+	c.Long += envNote(env, otelNote)
 	return c
 }

@@ -43,6 +43,23 @@ const (
 var refusals = []string{"LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY",
 	"MISCONF", "OOM", "NOREPLICAS", "max number of clients reached"}
 
+// Failure classes of FailureClass.
+const (
+	// FailureNone: no error, or an answer (redis.Nil, an error reply that
+	// is not a refusal) or an ended context.
+	FailureNone = notOutage
+	// FailureRefused: the command did not run (see above).
+	FailureRefused = refused
+	// FailureLost: the connection broke after the command may have been
+	// sent.
+	FailureLost = lost
+	// FailureClosed: the client was closed.
+	FailureClosed = closed
+)
+
+// FailureClass tells how a Redis call failed, as the store's retries do.
+func FailureClass(err error) failure { return classify(err) }
+
 func classify(err error) failure {
 	if err == nil || errors.Is(err, redis.Nil) {
 		return notOutage

@@ -969,6 +969,9 @@ type RequeueRequest struct {
 	// Solver replaces the solver together with Config (Relaunch): the
 	// solver the new config selects, "" for none. Ignored without Config.
 	Solver string
+	// TraceParent (Relaunch), when set, replaces the stored traceparent:
+	// the new attempts join the relauncher's trace.
+	TraceParent string
 }
 
 // RequeueResult says what Requeue did.
@@ -1001,7 +1004,7 @@ func (s *Store) Requeue(ctx context.Context, id string, r RequeueRequest, now ti
 		errJSON, _ = json.Marshal(r.Error)
 	}
 	res, err := s.runScript(ctx, requeueScript, keys, id, string(r.Mode), exp, ms(now),
-		ms(r.HeartbeatBefore), r.MaxLost, s.evMax, s.k.done(id), errJSON, []byte(r.Config), r.Solver).Slice()
+		ms(r.HeartbeatBefore), r.MaxLost, s.evMax, s.k.done(id), errJSON, []byte(r.Config), r.Solver, r.TraceParent).Slice()
 	if err != nil {
 		return RequeueResult{}, fmt.Errorf("store: requeue %s: %w", id, err)
 	}

@@ -11,7 +11,8 @@
 -- ARGV[1] id, ARGV[2] mode, ARGV[3] expected attempt ('' = any), ARGV[4] now ms,
 -- ARGV[5] heartbeat cutoff ms, ARGV[6] max lost, ARGV[7] events maxlen, ARGV[8] done channel,
 -- ARGV[9] error json ('' none), ARGV[10] new config ('' keep), ARGV[11] the solver the new
--- config selects ('' none; only read with a new config).
+-- config selects ('' none; only read with a new config), ARGV[12] a traceparent that
+-- replaces the stored one ('' keeps it; relaunch only).
 -- Returns {code, attempt, state}: code 1 requeued, 2 terminal written, 0 nothing done.
 local st = redis.call('HMGET', KEYS[1], 'state', 'attempt', 'created_at', 'heartbeat', 'lost', 'cancel', 'retries',
   'job_type', 'owner', 'cb_url')
@@ -81,6 +82,7 @@ if ARGV[10] ~= '' then
   redis.call('HSET', KEYS[1], 'config', ARGV[10])
   if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'solver', ARGV[11]) else redis.call('HDEL', KEYS[1], 'solver') end
 end
+if mode == 'relaunch' and ARGV[12] and ARGV[12] ~= '' then redis.call('HSET', KEYS[1], 'tp', ARGV[12]) end
 move('queued')
 ev('{"state":"queued","attempt":' .. attempt .. '}')
 return {1, tostring(attempt), 'queued'}
