@@ -22,11 +22,17 @@ import (
 func replicatedStore(t *testing.T, timeout time.Duration) (*store.Store, *redistest.Replicated, *redis.Client) {
 	t.Helper()
 	pair := redistest.StartReplicated(t, 1)
-	rdb := redis.NewClient(&redis.Options{Addr: pair.Primary})
-	t.Cleanup(func() { rdb.Close() })
 	replica := redis.NewClient(&redis.Options{Addr: pair.Replicas[0]})
 	t.Cleanup(func() { replica.Close() })
-	return store.New(rdb, store.Options{Pipelines: 1, Replicas: 1, ReplicaTimeout: timeout}), pair, replica
+	return storeOn(t, pair, timeout), pair, replica
+}
+
+// storeOn is a store with Options.Replicas 1 on pair's primary, its own
+// client, WAITing at most timeout.
+func storeOn(t *testing.T, pair *redistest.Replicated, timeout time.Duration) *store.Store {
+	rdb := redis.NewClient(&redis.Options{Addr: pair.Primary})
+	t.Cleanup(func() { rdb.Close() })
+	return store.New(rdb, store.Options{Pipelines: 1, Replicas: 1, ReplicaTimeout: timeout})
 }
 
 // TestReplicatedBatchedCreates: concurrent creates, which the batcher
@@ -63,9 +69,13 @@ func TestReplicatedBatchedCreates(t *testing.T) {
 // replica is back succeeds.
 func TestReplicatedFinishWhileTheReplicaSleeps(t *testing.T) {
 	s, pair, _ := replicatedStore(t, 200*time.Millisecond)
+	// The execution is created and started by a store that waits long
+	// enough for a healthy replica on a loaded machine: only the finish
+	// is to miss its WAIT.
+	setup := storeOn(t, pair, patience.Scale(10*time.Second))
 	ctx, now := context.Background(), time.Now()
-	require.NoError(t, s.Create(ctx, &job.Execution{ID: "f", JobType: "t", Queue: "default", CreatedAt: now}, json.RawMessage(`{}`)))
-	_, err := s.Start(ctx, "f", 1, "w", now)
+	require.NoError(t, setup.Create(ctx, &job.Execution{ID: "f", JobType: "t", Queue: "default", CreatedAt: now}, json.RawMessage(`{}`)))
+	_, err := setup.Start(ctx, "f", 1, "w", now)
 	require.NoError(t, err)
 	sleep := patience.Scale(2 * time.Second)
 	redistest.Pause(t, pair.Replicas[0], sleep)
