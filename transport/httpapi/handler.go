@@ -134,6 +134,8 @@ type handler struct {
 	secret []byte
 	// registered lists the patterns given to mux.Handle, in order.
 	registered []string
+	// dash is the dashboard (Options.Dashboard), nil when off.
+	dash *dashboard
 }
 
 // MinJWTSecretBytes is the shortest Options.JWTSecret accepted: HS256
@@ -192,6 +194,11 @@ func New(svc *solvekit.Service, opts Options) (http.Handler, error) {
 	for _, rt := range h.routes {
 		h.mux.Handle(rt.pattern(), h.wrap(rt))
 		h.registered = append(h.registered, rt.pattern())
+	}
+	if opts.Dashboard {
+		if err := h.mountDashboard(); err != nil {
+			return nil, err
+		}
 	}
 	h.mux.HandleFunc("/", h.fallback)
 	return h, nil
