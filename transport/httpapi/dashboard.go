@@ -119,10 +119,12 @@ func (h *handler) mountDashboard() error {
 	post := func(f func(w http.ResponseWriter, r *http.Request, p *Principal) error) http.Handler {
 		return h.dashWrap(f, true)
 	}
-	h.mux.Handle("GET /ui/{$}", page(func(w http.ResponseWriter, r *http.Request, _ *Principal) error {
+	home := page(func(w http.ResponseWriter, r *http.Request, _ *Principal) error {
 		http.Redirect(w, r, h.uiBase(r)+"/executions", http.StatusSeeOther)
 		return nil
-	}))
+	})
+	h.mux.Handle("GET /ui/{$}", home)
+	h.mux.Handle("GET /ui", home)
 	h.mux.Handle("GET /ui/assets/", http.StripPrefix("/ui/assets/", dashAssets(d.static)))
 	h.mux.HandleFunc("GET /ui/login", h.dashLoginPage)
 	h.mux.HandleFunc("POST /ui/login", h.dashLogin)

@@ -274,8 +274,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The standard mux answers a non-canonical path ("/a/../b", "//x",
 	// "/x/.") with a redirect whose Location is built from the path it
 	// sees, which is wrong under a prefix or http.StripPrefix. No route
-	// has such a path: answer 404 like any other unknown path.
-	if p := r.URL.Path; p != "/" && path.Clean(p) != p {
+	// has such a path: answer 404 like any other unknown path. The
+	// dashboard's entry point, "/ui/", is the one path with a trailing slash.
+	if p := r.URL.Path; p != "/" && path.Clean(p) != p && (h.dash == nil || p != "/ui/") {
 		h.writeError(w, r, notFoundErr("no route %s", p))
 		return
 	}
