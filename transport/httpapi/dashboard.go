@@ -74,6 +74,12 @@ var dashFuncs = template.FuncMap{
 		}
 		return ""
 	},
+	"fmtTimeMs": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04:05.000Z")
+	},
 	"fmtFloat": func(f any) string {
 		switch v := f.(type) {
 		case float64:

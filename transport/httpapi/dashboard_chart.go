@@ -23,8 +23,13 @@ type incumbentChart struct {
 	// Path is the step line (an objective holds until the next incumbent).
 	Path   string
 	Points []chartPoint
-	// YMax, YMin label the axis ends; XEnd labels the elapsed time.
-	YMax, YMin, XEnd string
+	// YMax, YMin label the y axis's ends, XStart and XEnd the x axis's:
+	// the time since the first incumbent, or the incumbents' numbers when
+	// ByIndex.
+	YMax, YMin, XStart, XEnd string
+	// ByIndex spaces the incumbents evenly: they came too close together
+	// (within milliseconds) for a time axis to tell them apart.
+	ByIndex bool
 	// Summary describes the chart for screen readers.
 	Summary string
 	// Rows list the incumbents for the table beside the chart.
@@ -52,12 +57,16 @@ func newIncumbentChart(pts []incumbentPoint) *incumbentChart {
 	}
 	t0, t1 := pts[0].Time, pts[len(pts)-1].Time
 	span := t1.Sub(t0)
+	// Incumbents that come faster than the stream's millisecond clock
+	// tells apart would pile up on one spot: space them evenly instead
+	// and say so on the axis.
+	c.ByIndex = len(pts) > 1 && span < time.Duration(len(pts)-1)*10*time.Millisecond
 	x := func(i int) float64 {
 		w := float64(c.Right - c.Left)
-		if span <= 0 {
-			if len(pts) == 1 {
-				return float64(c.Left) + w/2
-			}
+		switch {
+		case len(pts) == 1:
+			return float64(c.Left) + w/2
+		case c.ByIndex:
 			return float64(c.Left) + w*float64(i)/float64(len(pts)-1)
 		}
 		return float64(c.Left) + w*float64(pts[i].Time.Sub(t0))/float64(span)
@@ -83,7 +92,10 @@ func newIncumbentChart(pts []incumbentPoint) *incumbentChart {
 	c.Path = b.String()
 	c.YMax = strconv.FormatFloat(hi, 'g', 6, 64)
 	c.YMin = strconv.FormatFloat(lo, 'g', 6, 64)
-	c.XEnd = "+" + span.Round(time.Millisecond).String()
+	c.XStart, c.XEnd = "0", "+"+span.Round(time.Millisecond).String()
+	if c.ByIndex {
+		c.XStart, c.XEnd = "#1", "#"+strconv.Itoa(len(pts))+" (+"+span.Round(time.Millisecond).String()+")"
+	}
 	c.Summary = strconv.Itoa(len(pts)) + " incumbents, objective from " + strconv.FormatFloat(pts[0].Objective, 'g', 8, 64) +
 		" to " + strconv.FormatFloat(pts[len(pts)-1].Objective, 'g', 8, 64) + " over " + span.Round(time.Millisecond).String()
 	return c
