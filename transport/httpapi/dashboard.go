@@ -102,7 +102,7 @@ func newDashboard() (*dashboard, error) {
 		return nil, err
 	}
 	d.static = static
-	for _, name := range []string{"login", "executions", "execution", "message"} {
+	for _, name := range []string{"login", "executions", "execution", "message", "jobtypes", "jobtype", "queues"} {
 		t, err := template.New(name).Funcs(dashFuncs).ParseFS(dashboardFiles, "dashboard/layout.html", "dashboard/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("httpapi: dashboard template %s: %w", name, err)
@@ -142,6 +142,10 @@ func (h *handler) mountDashboard() error {
 	h.mux.Handle("GET /ui/executions/{id}/instance.json", page(h.dashDownload("instance")))
 	h.mux.Handle("POST /ui/executions/{id}/stop", post(h.dashStop))
 	h.mux.Handle("POST /ui/executions/{id}/relaunch", post(h.dashRelaunch))
+	h.mux.Handle("GET /ui/jobTypes", page(h.dashJobTypes))
+	h.mux.Handle("GET /ui/jobTypes/{name}", page(h.dashJobType))
+	h.mux.Handle("POST /ui/jobTypes/{name}/submit", post(h.dashSubmit))
+	h.mux.Handle("GET /ui/queues", page(h.dashQueues))
 	h.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		h.dashMessage(w, r, nil, http.StatusNotFound, "Not found", "No dashboard page at "+r.URL.Path+".")
 	})
@@ -295,7 +299,9 @@ type dashPage struct {
 	CSRF      string
 	CanWrite  bool
 	CanLogout bool
-	Data      any
+	// CanOps shows the queues page's link (admin, service).
+	CanOps bool
+	Data   any
 }
 
 func (h *handler) render(w http.ResponseWriter, r *http.Request, p *Principal, status int, name, title string, data any) {
@@ -305,6 +311,7 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, p *Principal, s
 		id = p.ID
 		pg.CanWrite = accWrite.allows(p.Role)
 		pg.CanLogout = p.Source == "jwt"
+		pg.CanOps = accOps.allows(p.Role)
 	}
 	pg.CSRF = csrfToken(h.csrfSeed(w, r), id)
 	var buf bytes.Buffer

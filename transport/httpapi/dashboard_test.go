@@ -332,3 +332,60 @@ func TestDashboardPrefixAndHost(t *testing.T) {
 	status, _ = get("ops", "/solver/version")
 	require.Equal(t, http.StatusOK, status)
 }
+
+func TestDashboardJobTypesAndQueues(t *testing.T) {
+	e := newEnv(t, envOpts{opts: httpapi.Options{Dashboard: true}})
+	viewer := e.addUser("viewer", api.RoleViewer)
+	b := newBrowser(t, e.srv.URL)
+	b.login("admin", "admin-password")
+
+	resp, page := b.get("/ui/jobTypes")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, page, `href="/ui/jobTypes/sum"`)
+	require.Contains(t, page, "adds numbers")
+	resp, page = b.get("/ui/jobTypes/sum")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, page, "Instance schema")
+	require.Contains(t, page, `&#34;values&#34;`, "the schema is shown")
+	require.Contains(t, page, `id="submit"`)
+	token := csrfOf(t, page)
+	resp, _ = b.get("/ui/jobTypes/nope")
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+
+	// Submitting: without the token 403; bad JSON 400; a schema
+	// violation 422 with its pointer, the form keeping what was typed.
+	resp, _ = b.post("/ui/jobTypes/sum/submit", url.Values{"instance": {`{"values":[1,2]}`}})
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	resp, page = b.post("/ui/jobTypes/sum/submit", url.Values{"csrf": {token}, "instance": {`{"values":`}})
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, page, "<code>/instance</code>")
+	resp, page = b.post("/ui/jobTypes/sum/submit", url.Values{"csrf": {token}, "instance": {`{"values":[-1]}`}})
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+	require.Contains(t, page, "<code>/instance/values/0</code>")
+	require.Contains(t, page, `{&#34;values&#34;:[-1]}`)
+	resp, _ = b.post("/ui/jobTypes/sum/submit", url.Values{"csrf": {token}, "instance": {`{"values":[1,2,3]}`}, "config": {`{"scale":2}`}, "name": {"from the form"}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	loc := resp.Header.Get("Location")
+	id := loc[strings.LastIndex(loc, "/")+1:]
+	require.True(t, strings.HasPrefix(loc, "/ui/executions/"), loc)
+	done := servicetest.Wait(t, e.svc, id, 30*time.Second)
+	require.Equal(t, job.StateSucceeded, done.State)
+	require.Equal(t, "from the form", done.Name)
+	require.Equal(t, e.admin().user.ID, done.Owner, "owned by who submitted it")
+
+	resp, page = b.get("/ui/queues")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, page, "<td>slow</td>")
+
+	// A viewer: no form, a 403 on posting, no queues.
+	vb := newBrowser(t, e.srv.URL)
+	vb.login(viewer.username, viewer.password)
+	resp, page = vb.get("/ui/jobTypes/sum")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NotContains(t, page, `id="submit"`)
+	require.NotContains(t, page, `/ui/queues"`)
+	resp, _ = vb.post("/ui/jobTypes/sum/submit", url.Values{"csrf": {csrfOf(t, page)}, "instance": {`{"values":[1]}`}})
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	resp, _ = vb.get("/ui/queues")
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+}

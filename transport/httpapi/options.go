@@ -111,7 +111,8 @@ type Options struct {
 	// Dashboard serves a web dashboard under <Prefix>/ui/: server-rendered
 	// pages (executions with their state counts, an execution's state
 	// timeline, incumbent chart, live log, solution and instance, stop and
-	// relaunch) whose assets are embedded. It authenticates as the API
+	// relaunch, job types with a submit form, queues) whose assets are
+	// embedded. It authenticates as the API
 	// does: the host Authenticator, or for built-in users a login form
 	// that keeps the API's token in an HttpOnly, SameSite=Strict cookie.
 	// Roles and ownership apply as in the API; every form carries a CSRF
