@@ -194,7 +194,10 @@ func (h *handler) dashAuthenticate(r *http.Request) (*Principal, error) {
 	}
 	p, err := h.authenticate(&route{}, r2)
 	if err != nil {
-		if job.ErrorCode(err) == job.CodeUnauthorized && credential(r2) == "" {
+		// An expired or otherwise stale session cookie is no session: the
+		// page sends the browser to the login form. Credentials sent as
+		// headers get the error.
+		if job.ErrorCode(err) == job.CodeUnauthorized && credential(r) == "" {
 			return nil, nil
 		}
 		return nil, err

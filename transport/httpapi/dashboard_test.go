@@ -245,6 +245,24 @@ func TestDashboardFlow(t *testing.T) {
 	require.NoError(t, e.svc.Cancel(context.Background(), slow))
 	servicetest.Wait(t, e.svc, slow, 30*time.Second)
 
+	// A stale session cookie (here: not a token at all) is no session:
+	// pages send the browser to the login form.
+	stale := newBrowser(t, e.srv.URL)
+	u, _ := url.Parse(e.srv.URL + "/ui/")
+	stale.c.Jar.SetCookies(u, []*http.Cookie{{Name: "solvekit_session", Value: "not-a-token", Path: "/ui/"}})
+	resp, _ = stale.get("/ui/executions")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Contains(t, resp.Header.Get("Location"), "/ui/login")
+	// An API token in the Authorization header opens pages too.
+	req, _ = http.NewRequest("GET", e.srv.URL+"/ui/executions/"+id, nil)
+	tok, err := e.anon.Login(context.Background(), "admin", "admin-password")
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
 	// Sign out: the session cookie is gone and pages redirect to login.
 	_, page = b.get("/ui/executions")
 	resp, _ = b.post("/ui/logout", url.Values{"csrf": {csrfOf(t, page)}})
