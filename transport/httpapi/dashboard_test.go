@@ -407,3 +407,67 @@ func TestDashboardJobTypesAndQueues(t *testing.T) {
 	resp, _ = vb.get("/ui/queues")
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
 }
+
+// TestDashboardLiveLog follows a running execution's log: a line logged
+// while the page's stream is open arrives on it, and the stream ends
+// after the execution does.
+func TestDashboardLiveLog(t *testing.T) {
+	release := make(chan struct{})
+	chatty := job.Async("chatty", func(ctx context.Context, jc *job.Context) (any, error) {
+		jc.Logger.Info("before")
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		jc.Logger.Warn("after")
+		return map[string]bool{"ok": true}, nil
+	})
+	e := newEnv(t, envOpts{opts: httpapi.Options{Dashboard: true}, jobs: []*job.Definition{chatty}})
+	b := newBrowser(t, e.srv.URL)
+	b.login("admin", "admin-password")
+	id := submitAs(t, e, e.admin(), "chatty", `{}`)
+	t.Cleanup(func() { _ = e.svc.Cancel(context.Background(), id) })
+
+	ctx, cancel := context.WithTimeout(context.Background(), patience.Scale(30*time.Second))
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/ui/executions/"+id+"/log", nil)
+	resp, err := b.c.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	sc := bufio.NewScanner(resp.Body)
+	event, released := "", false
+	var logs, states []string
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "event: "); ok {
+			event = v
+		}
+		v, ok := strings.CutPrefix(line, "data: ")
+		if !ok {
+			continue
+		}
+		switch event {
+		case "log":
+			var rec job.LogRecord
+			require.NoError(t, json.Unmarshal([]byte(v), &rec))
+			logs = append(logs, rec.Level+" "+rec.Message)
+			if rec.Message == "before" && !released {
+				// Logged while the stream is open: release the job
+				// only now, so "after" can only come live.
+				released = true
+				close(release)
+			}
+		case "status":
+			var st struct{ State string }
+			require.NoError(t, json.Unmarshal([]byte(v), &st))
+			states = append(states, st.State)
+		}
+		if event == "end" {
+			break
+		}
+	}
+	require.Equal(t, "end", event, "the stream ends with an end event (err %v)", sc.Err())
+	require.Equal(t, []string{"INFO before", "WARN after"}, logs)
+	require.Equal(t, "succeeded", states[len(states)-1], "states %v", states)
+}
