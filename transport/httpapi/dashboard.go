@@ -636,16 +636,20 @@ func prettyJSON(b []byte) (string, bool) {
 }
 
 // history reads the execution's event stream as it stands (Follow, left
-// as soon as it has caught up) for the state timeline and the incumbents'
-// objectives. The stream is capped (Config's event limit), so a very long
-// run shows its latest events; at most dashMaxHistory events are read.
+// as soon as it has caught up), without its log records, for the state
+// timeline and the incumbents' objectives. The stream is capped
+// (Config.EventsMaxLen), so a very long run shows its latest events; at
+// most dashMaxHistory events are read.
 func (h *handler) history(ctx context.Context, e *job.Execution) ([]dashTimelineEntry, []incumbentPoint, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var tl []dashTimelineEntry
 	var pts []incumbentPoint
 	n := 0
-	for ev, err := range h.svc.Follow(ctx, e.ID, solvekit.FollowOptions{Idle: time.Millisecond}) {
+	// The log cursor past any id there can be skips the log stream: only
+	// the events stream (status, progress, incumbents) is read.
+	const noLog = "0-0,18446744073709551615-18446744073709551615"
+	for ev, err := range h.svc.Follow(ctx, e.ID, solvekit.FollowOptions{After: noLog, Idle: time.Millisecond}) {
 		if err != nil {
 			if ctx.Err() != nil {
 				break
