@@ -136,6 +136,7 @@ func (h *handler) mountDashboard() error {
 	h.mux.HandleFunc("POST /ui/login", h.dashLogin)
 	h.mux.HandleFunc("POST /ui/logout", h.dashLogout)
 	h.mux.Handle("GET /ui/executions", page(h.dashExecutions))
+	h.mux.Handle("GET /ui/counts", page(h.dashCounts))
 	h.mux.Handle("GET /ui/executions/{id}", page(h.dashExecution))
 	h.mux.Handle("GET /ui/executions/{id}/log", page(h.dashLogStream))
 	h.mux.Handle("GET /ui/executions/{id}/solution.json", page(h.dashDownload("solution")))
@@ -703,10 +704,12 @@ func streamTime(id string) time.Time {
 	return time.UnixMilli(v).UTC()
 }
 
-// dashLogStream streams the execution's log records (and its status
-// changes) as Server-Sent Events for the detail page's live log: "log"
-// events carry a LogRecord, "status" events the state fields, and a final
-// "end" event tells the page to stop listening. Each event's id resumes the
+// dashLogStream streams the execution's log records, status changes,
+// progress and incumbents as Server-Sent Events for the detail page's live
+// log, state, progress bar and objective: "log" events carry a LogRecord,
+// "status" events the state fields, "progress" {progress, message},
+// "incumbent" {objective}, and a final "end" event tells the page to stop
+// listening. Each event's id resumes the
 // stream (Last-Event-ID), as the API's /events does.
 func (h *handler) dashLogStream(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	e, err := h.execution(r, p, false)
@@ -742,7 +745,7 @@ func (h *handler) dashLogStream(w http.ResponseWriter, r *http.Request, p *Princ
 		switch ev.Type {
 		case "idle":
 			_, err = fmt.Fprint(w, ": keep-alive\n\n")
-		case "log", "status":
+		case "log", "status", "progress", "incumbent":
 			_, err = fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, ev.Data)
 		default:
 			continue
@@ -806,5 +809,21 @@ func (h *handler) dashRelaunch(w http.ResponseWriter, r *http.Request, p *Princi
 		return err
 	}
 	http.Redirect(w, r, h.uiBase(r)+"/executions/"+e.ID, http.StatusSeeOther)
+	return nil
+}
+
+// dashCounts answers the service-wide counts by state as JSON
+// ({"queued": 3, ...}), which the executions page polls to keep its
+// counts current.
+func (h *handler) dashCounts(w http.ResponseWriter, r *http.Request, _ *Principal) error {
+	counts, err := h.svc.Counts(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make(map[job.State]int64, len(job.States))
+	for _, st := range job.States {
+		out[st] = counts[st]
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }

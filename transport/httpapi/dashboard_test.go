@@ -160,6 +160,13 @@ func TestDashboardFlow(t *testing.T) {
 	require.NotContains(t, page, "/ui/executions/"+id)
 	resp, _ = b.get("/ui/executions?state=nonsense")
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	// The counts the page polls.
+	resp, body := b.get("/ui/counts")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var counts map[string]int64
+	require.NoError(t, json.Unmarshal([]byte(body), &counts))
+	require.GreaterOrEqual(t, counts["succeeded"], int64(1))
+	require.Contains(t, counts, "running")
 
 	// The detail page: state, objective, and the incumbent chart with
 	// both incumbents as points of one path.
@@ -175,7 +182,7 @@ func TestDashboardFlow(t *testing.T) {
 	require.Contains(t, page, "Relaunch", "an admin may relaunch a finished execution")
 	require.NotContains(t, page, `id="stop"`, "a finished execution has no stop button")
 	// Downloads.
-	resp, body := b.get("/ui/executions/" + id + "/solution.json")
+	resp, body = b.get("/ui/executions/" + id + "/solution.json")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.JSONEq(t, `{"best":7}`, body)
 	require.Contains(t, resp.Header.Get("Content-Disposition"), "attachment")
@@ -414,6 +421,7 @@ func TestDashboardJobTypesAndQueues(t *testing.T) {
 func TestDashboardLiveLog(t *testing.T) {
 	release := make(chan struct{})
 	chatty := job.Async("chatty", func(ctx context.Context, jc *job.Context) (any, error) {
+		jc.Progress(0.25, "waiting")
 		jc.Logger.Info("before")
 		select {
 		case <-release:
@@ -437,7 +445,7 @@ func TestDashboardLiveLog(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	sc := bufio.NewScanner(resp.Body)
 	event, released := "", false
-	var logs, states []string
+	var logs, states, progress []string
 	for sc.Scan() {
 		line := sc.Text()
 		if v, ok := strings.CutPrefix(line, "event: "); ok {
@@ -462,6 +470,8 @@ func TestDashboardLiveLog(t *testing.T) {
 			var st struct{ State string }
 			require.NoError(t, json.Unmarshal([]byte(v), &st))
 			states = append(states, st.State)
+		case "progress":
+			progress = append(progress, v)
 		}
 		if event == "end" {
 			break
@@ -470,4 +480,6 @@ func TestDashboardLiveLog(t *testing.T) {
 	require.Equal(t, "end", event, "the stream ends with an end event (err %v)", sc.Err())
 	require.Equal(t, []string{"INFO before", "WARN after"}, logs)
 	require.Equal(t, "succeeded", states[len(states)-1], "states %v", states)
+	require.Len(t, progress, 1)
+	require.JSONEq(t, `{"attempt":1,"progress":0.25,"message":"waiting"}`, progress[0])
 }

@@ -1,4 +1,25 @@
-// solvekit dashboard: the execution page's live log (Server-Sent Events).
+// solvekit dashboard: the executions page's counts, refreshed every 10 s,
+// and the execution page's live log, state, progress and objective
+// (Server-Sent Events).
+(function () {
+  "use strict";
+  var counts = document.querySelector("[data-counts]");
+  if (!counts || !window.fetch) { return; }
+  var url = counts.getAttribute("data-counts");
+  window.setInterval(function () {
+    if (document.hidden) { return; }
+    fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (c) {
+        if (!c) { return; }
+        counts.querySelectorAll("b[data-state]").forEach(function (b) {
+          var v = c[b.getAttribute("data-state")];
+          if (typeof v === "number") { b.textContent = String(v); }
+        });
+      })
+      .catch(function () {});
+  }, 10000);
+})();
 (function () {
   "use strict";
   var log = document.getElementById("log");
@@ -29,6 +50,22 @@
       state.textContent = st.state;
       state.className = "state state-" + st.state;
     }
+  });
+  es.addEventListener("progress", function (ev) {
+    var pr;
+    try { pr = JSON.parse(ev.data); } catch (e) { return; }
+    var bar = document.getElementById("progress");
+    var text = document.getElementById("progress-text");
+    if (bar && typeof pr.progress === "number") { bar.value = pr.progress; }
+    if (text && typeof pr.progress === "number") {
+      text.textContent = Math.round(pr.progress * 100) + "%" + (pr.message ? " — " + pr.message : "");
+    }
+  });
+  es.addEventListener("incumbent", function (ev) {
+    var inc;
+    try { inc = JSON.parse(ev.data); } catch (e) { return; }
+    var obj = document.getElementById("objective");
+    if (obj && typeof inc.objective === "number") { obj.textContent = String(inc.objective); }
   });
   es.addEventListener("end", function () {
     es.close();
