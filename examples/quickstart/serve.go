@@ -22,7 +22,7 @@ import (
 
 func init() { serveFunc = serve }
 
-// serve mounts the REST API on addr with a fresh admin account, writes to
+// serve mounts the REST API (and its dashboard under /ui/) on addr with a fresh admin account, writes to
 // w the admin token once, as a TOKEN= line, and three curl lines that use
 // it (submit a knapsack and wait for it, read its status, read its
 // solution), and serves until ctx ends. The lines are meant to be pasted
@@ -38,6 +38,8 @@ func serve(ctx context.Context, svc *solvekit.Service, addr string, w io.Writer)
 		// On the embedded Redis each run draws its own signing secret; on
 		// a real Redis the secret must come from configuration.
 		JWTSecret: []byte(os.Getenv("SOLVEKIT_JWT_SECRET")),
+		// The web dashboard under /ui/ (sign in as admin).
+		Dashboard: true,
 	})
 	if err != nil {
 		return err
@@ -79,7 +81,8 @@ func printLines(w io.Writer, base, token, password string) {
 	fmt.Fprintf(w, "ID=$(curl -s %s -H 'Content-Type: application/json' -d '%s' '%s/executions?wait=30s' | sed -E 's/^\\{\"id\":\"([^\"]+)\".*/\\1/'); echo $ID\n", auth, instance, base)
 	fmt.Fprintf(w, "curl -s %s %s/executions/$ID/status\n", auth, base)
 	fmt.Fprintf(w, "curl -s %s %s/executions/$ID/data\n", auth, base)
-	fmt.Fprintf(w, "\nOpenAPI: curl -s %s %s/openapi.json   (Ctrl-C stops)\n", auth, base)
+	fmt.Fprintf(w, "\nDashboard: %s/ui/ (sign in as admin with the password above)\n", base)
+	fmt.Fprintf(w, "OpenAPI: curl -s %s %s/openapi.json   (Ctrl-C stops)\n", auth, base)
 }
 
 // login asks the handler itself for a token, without a network round trip.

@@ -67,6 +67,7 @@ func TestServePrintsTokenOnce(t *testing.T) {
 	require.Greater(t, len(token), 100, "the TOKEN= line holds the admin JWT")
 	require.Equal(t, 1, strings.Count(out, token), "the token is printed once")
 	require.Len(t, curls, 4, "submit, status, solution, OpenAPI")
+	require.Regexp(t, `(?m)^Dashboard: http://127\.0\.0\.1:[0-9]+/ui/ `, out, "the dashboard's URL is printed")
 	for _, l := range curls {
 		require.Contains(t, l, `-H "Authorization: Bearer $TOKEN"`)
 	}

@@ -179,11 +179,22 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request, _ *Principal) er
 	if err := h.decodeBody(r, &req); err != nil {
 		return err
 	}
-	ctx := r.Context()
-	subject := strings.ToLower(req.Username) + "|" + clientIP(r)
-	n, ttl, err := h.users.LoginFailures(ctx, subject)
+	u, err := h.checkLogin(w, r, req.Username, req.Password)
 	if err != nil {
 		return err
+	}
+	return h.answerToken(w, http.StatusOK, u)
+}
+
+// checkLogin checks a username and password with the login throttle (per
+// username and client IP) that POST /login and the dashboard's login form
+// share; past the limit it sets Retry-After and answers a too-many error.
+func (h *handler) checkLogin(w http.ResponseWriter, r *http.Request, username, password string) (*users.User, error) {
+	ctx := r.Context()
+	subject := strings.ToLower(username) + "|" + clientIP(r)
+	n, ttl, err := h.users.LoginFailures(ctx, subject)
+	if err != nil {
+		return nil, err
 	}
 	if n >= int64(h.opts.LoginAttempts) {
 		secs := int(ttl.Seconds() + 0.999)
@@ -191,19 +202,19 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request, _ *Principal) er
 			secs = 1
 		}
 		w.Header().Set("Retry-After", fmt.Sprint(secs))
-		return job.Errorf(job.CodeTooMany, "too many failed logins; retry in %d s", secs)
+		return nil, job.Errorf(job.CodeTooMany, "too many failed logins; retry in %d s", secs)
 	}
-	u, err := h.users.CheckPassword(ctx, req.Username, req.Password)
+	u, err := h.users.CheckPassword(ctx, username, password)
 	if err != nil {
 		if job.ErrorCode(err) == job.CodeUnauthorized {
 			if err := h.users.RecordLoginFailure(ctx, subject, h.opts.LoginWindow); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		return err
+		return nil, err
 	}
 	_ = h.users.ResetLoginFailures(ctx, subject)
-	return h.answerToken(w, http.StatusOK, u)
+	return u, nil
 }
 
 // answerToken answers status with a new bearer token for u.

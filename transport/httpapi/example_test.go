@@ -83,3 +83,45 @@ func Example() {
 	// invalid: 422
 	// succeeded {"y":42}
 }
+
+// Serve the web dashboard beside the API: with Options.Dashboard its pages
+// answer under <prefix>/ui/, and a browser without a session is sent to
+// the login form.
+func ExampleOptions_dashboard() {
+	quiet := slog.New(slog.DiscardHandler)
+	svc, err := solvekit.New(context.Background(), solvekit.Config{Logger: quiet}) // embedded Redis
+	if err != nil {
+		panic(err)
+	}
+	defer svc.Close()
+	h, err := httpapi.New(svc, httpapi.Options{
+		Prefix:         "/solver",
+		BootstrapAdmin: &httpapi.BootstrapAdmin{Username: "admin", Password: "change-me-please"},
+		Dashboard:      true,
+		Logger:         quiet,
+	})
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/solver/", h)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(srv.URL + "/solver/ui/")
+	if err != nil {
+		panic(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, resp.Header.Get("Location"))
+	resp, err = noFollow.Get(srv.URL + "/solver/ui/executions")
+	if err != nil {
+		panic(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, resp.Header.Get("Location"))
+	// Output:
+	// 303 /solver/ui/login?next=%2Fsolver%2Fui%2F
+	// 303 /solver/ui/login?next=%2Fsolver%2Fui%2Fexecutions
+}

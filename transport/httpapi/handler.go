@@ -134,6 +134,8 @@ type handler struct {
 	secret []byte
 	// registered lists the patterns given to mux.Handle, in order.
 	registered []string
+	// dash is the dashboard (Options.Dashboard), nil when off.
+	dash *dashboard
 }
 
 // MinJWTSecretBytes is the shortest Options.JWTSecret accepted: HS256
@@ -192,6 +194,11 @@ func New(svc *solvekit.Service, opts Options) (http.Handler, error) {
 	for _, rt := range h.routes {
 		h.mux.Handle(rt.pattern(), h.wrap(rt))
 		h.registered = append(h.registered, rt.pattern())
+	}
+	if opts.Dashboard {
+		if err := h.mountDashboard(); err != nil {
+			return nil, err
+		}
 	}
 	h.mux.HandleFunc("/", h.fallback)
 	return h, nil
@@ -267,8 +274,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The standard mux answers a non-canonical path ("/a/../b", "//x",
 	// "/x/.") with a redirect whose Location is built from the path it
 	// sees, which is wrong under a prefix or http.StripPrefix. No route
-	// has such a path: answer 404 like any other unknown path.
-	if p := r.URL.Path; p != "/" && path.Clean(p) != p {
+	// has such a path: answer 404 like any other unknown path. The
+	// dashboard's entry point, "/ui/", is the one path with a trailing slash.
+	if p := r.URL.Path; p != "/" && path.Clean(p) != p && (h.dash == nil || p != "/ui/") {
 		h.writeError(w, r, notFoundErr("no route %s", p))
 		return
 	}

@@ -108,6 +108,8 @@ type actor struct {
 
 type envOpts struct {
 	opts httpapi.Options
+	// jobs are registered beside sum, echo and slow.
+	jobs []*job.Definition
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -119,7 +121,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	svc, err := solvekit.New(context.Background(), solvekit.Config{Redis: rdb, Logger: logger, Concurrency: 8,
 		Queues: map[string]int{"default": 1, "slow": 1}, StopGrace: 2 * time.Second})
 	require.NoError(t, err)
-	require.NoError(t, svc.Register(sumJob(), echoJob(), slowJob()))
+	require.NoError(t, svc.Register(append([]*job.Definition{sumJob(), echoJob(), slowJob()}, o.jobs...)...))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = svc.Work(ctx) }()

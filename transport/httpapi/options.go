@@ -108,6 +108,17 @@ type Options struct {
 	// /executions/{id}. Default 5m.
 	MaxWait time.Duration
 
+	// Dashboard serves a web dashboard under <Prefix>/ui/: server-rendered
+	// pages (executions with their state counts, an execution's state
+	// timeline, incumbent chart, live log, solution and instance, stop and
+	// relaunch, job types with a submit form, queues) whose assets are
+	// embedded. It authenticates as the API
+	// does: the host Authenticator, or for built-in users a login form
+	// that keeps the API's token in an HttpOnly, SameSite=Strict cookie.
+	// Roles and ownership apply as in the API; every form carries a CSRF
+	// token. See docs/dashboard.md. Default false.
+	Dashboard bool
+
 	// Logger receives the handler's logs (never a credential).
 	// Default slog.Default().
 	Logger *slog.Logger

@@ -1,0 +1,829 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"iter"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/solvekit/solvekit"
+	"github.com/solvekit/solvekit/job"
+	"github.com/solvekit/solvekit/transport/api"
+)
+
+// The dashboard is a few server-rendered pages under <prefix>/ui/ (see
+// Options.Dashboard and docs/dashboard.md). It lives in this package, not
+// in a package of its own, because it authenticates exactly as the API
+// does: the host Authenticator first, then the API's own login token (kept
+// in an HttpOnly cookie) checked by the same code, with the same roles and
+// the same ownership rules (canSee, canChange). Its templates and assets
+// are embedded; nothing is fetched at run time.
+
+//go:embed dashboard
+var dashboardFiles embed.FS
+
+const (
+	// dashSessionCookie carries the API's login token (a JWT).
+	dashSessionCookie = "solvekit_session"
+	// dashCSRFCookie carries a random per-browser value; forms carry an
+	// HMAC of the principal's ID keyed with it.
+	dashCSRFCookie = "solvekit_csrf"
+	// dashPageSize is the executions page's page size.
+	dashPageSize = 25
+	// dashMaxHistory bounds the events read for the chart and timeline.
+	dashMaxHistory = 20000
+	// dashMaxShownJSON is the largest solution or instance shown inline.
+	dashMaxShownJSON = 256 << 10
+)
+
+// dashboard holds the parsed page templates.
+type dashboard struct {
+	pages  map[string]*template.Template
+	static fs.FS
+}
+
+var dashFuncs = template.FuncMap{
+	"fmtTime": func(t any) string {
+		switch v := t.(type) {
+		case time.Time:
+			if v.IsZero() {
+				return ""
+			}
+			return v.UTC().Format("2006-01-02 15:04:05Z")
+		case *time.Time:
+			if v == nil {
+				return ""
+			}
+			return v.UTC().Format("2006-01-02 15:04:05Z")
+		}
+		return ""
+	},
+	"fmtTimeMs": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04:05.000Z")
+	},
+	"fmtFloat": func(f any) string {
+		switch v := f.(type) {
+		case float64:
+			return strconv.FormatFloat(v, 'g', 8, 64)
+		case *float64:
+			if v == nil {
+				return ""
+			}
+			return strconv.FormatFloat(*v, 'g', 8, 64)
+		}
+		return ""
+	},
+	"percent": func(f float64) string { return strconv.FormatFloat(f*100, 'f', 0, 64) },
+}
+
+func newDashboard() (*dashboard, error) {
+	d := &dashboard{pages: map[string]*template.Template{}}
+	static, err := fs.Sub(dashboardFiles, "dashboard/static")
+	if err != nil {
+		return nil, err
+	}
+	d.static = static
+	for _, name := range []string{"login", "executions", "execution", "message", "jobtypes", "jobtype", "queues"} {
+		t, err := template.New(name).Funcs(dashFuncs).ParseFS(dashboardFiles, "dashboard/layout.html", "dashboard/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("httpapi: dashboard template %s: %w", name, err)
+		}
+		d.pages[name] = t
+	}
+	return d, nil
+}
+
+// mountDashboard registers the dashboard's routes on the private mux.
+func (h *handler) mountDashboard() error {
+	d, err := newDashboard()
+	if err != nil {
+		return err
+	}
+	h.dash = d
+	page := func(f func(w http.ResponseWriter, r *http.Request, p *Principal) error) http.Handler {
+		return h.dashWrap(f, false)
+	}
+	post := func(f func(w http.ResponseWriter, r *http.Request, p *Principal) error) http.Handler {
+		return h.dashWrap(f, true)
+	}
+	home := page(func(w http.ResponseWriter, r *http.Request, _ *Principal) error {
+		http.Redirect(w, r, h.uiBase(r)+"/executions", http.StatusSeeOther)
+		return nil
+	})
+	h.mux.Handle("GET /ui/{$}", home)
+	h.mux.Handle("GET /ui", home)
+	h.mux.Handle("GET /ui/assets/", http.StripPrefix("/ui/assets/", dashAssets(d.static)))
+	h.mux.HandleFunc("GET /ui/login", h.dashLoginPage)
+	h.mux.HandleFunc("POST /ui/login", h.dashLogin)
+	h.mux.HandleFunc("POST /ui/logout", h.dashLogout)
+	h.mux.Handle("GET /ui/executions", page(h.dashExecutions))
+	h.mux.Handle("GET /ui/counts", page(h.dashCounts))
+	h.mux.Handle("GET /ui/executions/{id}", page(h.dashExecution))
+	h.mux.Handle("GET /ui/executions/{id}/log", page(h.dashLogStream))
+	h.mux.Handle("GET /ui/executions/{id}/solution.json", page(h.dashDownload("solution")))
+	h.mux.Handle("GET /ui/executions/{id}/instance.json", page(h.dashDownload("instance")))
+	h.mux.Handle("POST /ui/executions/{id}/stop", post(h.dashStop))
+	h.mux.Handle("POST /ui/executions/{id}/relaunch", post(h.dashRelaunch))
+	h.mux.Handle("GET /ui/jobTypes", page(h.dashJobTypes))
+	h.mux.Handle("GET /ui/jobTypes/{name}", page(h.dashJobType))
+	h.mux.Handle("POST /ui/jobTypes/{name}/submit", post(h.dashSubmit))
+	h.mux.Handle("GET /ui/queues", page(h.dashQueues))
+	h.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
+		h.dashMessage(w, r, nil, http.StatusNotFound, "Not found", "No dashboard page at "+r.URL.Path+".")
+	})
+	return nil
+}
+
+// dashAssets serves the embedded CSS and JavaScript.
+func dashAssets(static fs.FS) http.Handler {
+	files := http.FileServerFS(static)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		files.ServeHTTP(w, r)
+	})
+}
+
+// uiBase is the dashboard's base path as the client sees it
+// ("<prefix>/ui"): every link and form action starts with it.
+func (h *handler) uiBase(r *http.Request) string { return h.basePath(r) + "/ui" }
+
+// dashHeaders sets the headers every dashboard answer carries: a strict
+// content security policy (scripts and styles from the dashboard's own
+// assets only), no framing, no caching of pages.
+func dashHeaders(w http.ResponseWriter) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "same-origin")
+	hd.Set("Cache-Control", "no-store")
+}
+
+// dashAuthenticate finds the principal of a dashboard request the way the
+// API does (host Authenticator, then built-in credentials), with the
+// session cookie standing for the Authorization header. Job keys and the
+// bootstrap token do not open the dashboard. It returns (nil, nil) when
+// the request carries no credentials at all.
+func (h *handler) dashAuthenticate(r *http.Request) (*Principal, error) {
+	r2 := r
+	if c, err := r.Cookie(dashSessionCookie); err == nil && c.Value != "" && credential(r) == "" && !h.opts.DisableBuiltinAuth {
+		r2 = r.Clone(r.Context())
+		r2.Header.Set("Authorization", "Bearer "+c.Value)
+	}
+	if h.opts.Authenticator == nil && credential(r2) == "" {
+		return nil, nil
+	}
+	p, err := h.authenticate(&route{}, r2)
+	if err != nil {
+		// An expired or otherwise stale session cookie is no session: the
+		// page sends the browser to the login form. Credentials sent as
+		// headers get the error.
+		if job.ErrorCode(err) == job.CodeUnauthorized && credential(r) == "" {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if p.Source == "job_key" || p.Source == "bootstrap" || !p.Role.Valid() {
+		return nil, forbidden("the dashboard is for users; job keys and the bootstrap token do not open it")
+	}
+	return p, nil
+}
+
+// dashWrap authenticates a dashboard route; state-changing ones (post)
+// also need a valid CSRF token and a role that may write.
+func (h *handler) dashWrap(f func(w http.ResponseWriter, r *http.Request, p *Principal) error, post bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dashHeaders(w)
+		r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
+		p, err := h.dashAuthenticate(r)
+		if err != nil {
+			h.dashError(w, r, nil, err)
+			return
+		}
+		if p == nil {
+			if post || h.opts.DisableBuiltinAuth {
+				h.dashMessage(w, r, nil, http.StatusUnauthorized, "Sign in required", "This page needs credentials.")
+				return
+			}
+			next := h.uiBase(r) + r.URL.Path[len("/ui"):]
+			if r.URL.RawQuery != "" {
+				next += "?" + r.URL.RawQuery
+			}
+			http.Redirect(w, r, h.uiBase(r)+"/login?next="+url.QueryEscape(next), http.StatusSeeOther)
+			return
+		}
+		if post {
+			if err := h.checkCSRF(r, p.ID); err != nil {
+				h.dashError(w, r, p, err)
+				return
+			}
+			if !accWrite.allows(p.Role) {
+				h.dashError(w, r, p, forbidden("role %q may not change executions", p.Role))
+				return
+			}
+		}
+		if err := f(w, r, p); err != nil {
+			h.dashError(w, r, p, err)
+		}
+	})
+}
+
+// --- CSRF ---
+
+// csrfSeed returns the browser's CSRF cookie value, setting a new one when
+// the request has none (or a malformed one).
+func (h *handler) csrfSeed(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(dashCSRFCookie); err == nil && len(c.Value) == 43 {
+		return c.Value
+	}
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	v := base64.RawURLEncoding.EncodeToString(b)
+	http.SetCookie(w, &http.Cookie{Name: dashCSRFCookie, Value: v, Path: h.uiBase(r) + "/",
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	// Later reads in this request (the token in the page) see it too.
+	r.AddCookie(&http.Cookie{Name: dashCSRFCookie, Value: v})
+	return v
+}
+
+// csrfToken is the token forms carry for principal id ("" before login):
+// an HMAC of the id keyed with the browser's CSRF cookie. It needs no
+// server-side state and no shared secret, so it works across processes,
+// and it is bound to both the browser and the signed-in principal.
+func csrfToken(seed, id string) string {
+	m := hmac.New(sha256.New, []byte(seed))
+	m.Write([]byte("solvekit-dashboard-csrf\x00" + id))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// checkCSRF refuses (403) a form post whose token does not match the CSRF
+// cookie and principal id, or that a browser marks as cross-site.
+func (h *handler) checkCSRF(r *http.Request, id string) error {
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return forbidden("cross-site form posts are refused")
+	}
+	c, err := r.Cookie(dashCSRFCookie)
+	if err != nil || len(c.Value) != 43 {
+		return forbidden("missing CSRF cookie: reload the page and try again")
+	}
+	got := r.PostFormValue("csrf")
+	if got == "" || !hmac.Equal([]byte(got), []byte(csrfToken(c.Value, id))) {
+		return forbidden("invalid CSRF token: reload the page and try again")
+	}
+	return nil
+}
+
+// --- rendering ---
+
+// dashPage is what every template gets.
+type dashPage struct {
+	Base      string
+	Title     string
+	User      *Principal
+	CSRF      string
+	CanWrite  bool
+	CanLogout bool
+	// CanOps shows the queues page's link (admin, service).
+	CanOps bool
+	Data   any
+}
+
+func (h *handler) render(w http.ResponseWriter, r *http.Request, p *Principal, status int, name, title string, data any) {
+	pg := &dashPage{Base: h.uiBase(r), Title: title, User: p, Data: data}
+	id := ""
+	if p != nil {
+		id = p.ID
+		pg.CanWrite = accWrite.allows(p.Role)
+		pg.CanLogout = p.Source == "jwt"
+		pg.CanOps = accOps.allows(p.Role)
+	}
+	pg.CSRF = csrfToken(h.csrfSeed(w, r), id)
+	var buf bytes.Buffer
+	if err := h.dash.pages[name].ExecuteTemplate(&buf, "layout", pg); err != nil {
+		h.log.Error("solvekit/httpapi: dashboard template", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+type dashMessageData struct {
+	Status  int
+	Message string
+}
+
+func (h *handler) dashMessage(w http.ResponseWriter, r *http.Request, p *Principal, status int, title, msg string) {
+	dashHeaders(w)
+	h.render(w, r, p, status, "message", title, &dashMessageData{Status: status, Message: msg})
+}
+
+// dashError answers err as an HTML page with the status the API would use.
+func (h *handler) dashError(w http.ResponseWriter, r *http.Request, p *Principal, err error) {
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		return
+	}
+	status, msg := http.StatusInternalServerError, "internal error"
+	var je *job.Error
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		status, msg = http.StatusRequestEntityTooLarge, "request body too large"
+	case errors.As(err, &je):
+		status, msg = StatusOf(je.Code), je.Message
+	default:
+		h.log.Error("solvekit/httpapi: dashboard error", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	h.dashMessage(w, r, p, status, http.StatusText(status), msg)
+}
+
+// --- login ---
+
+type dashLoginData struct {
+	Next  string
+	Error string
+}
+
+// safeNext keeps next only when it is a dashboard path of this mount.
+func (h *handler) safeNext(r *http.Request, next string) string {
+	base := h.uiBase(r)
+	if !strings.HasPrefix(next, base+"/") || strings.Contains(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return base + "/executions"
+	}
+	return next
+}
+
+func (h *handler) dashLoginPage(w http.ResponseWriter, r *http.Request) {
+	dashHeaders(w)
+	if h.opts.DisableBuiltinAuth {
+		h.dashMessage(w, r, nil, http.StatusNotFound, "No login here", "Built-in logins are disabled: sign in to the host application.")
+		return
+	}
+	h.render(w, r, nil, http.StatusOK, "login", "Sign in", &dashLoginData{Next: h.safeNext(r, r.URL.Query().Get("next"))})
+}
+
+func (h *handler) dashLogin(w http.ResponseWriter, r *http.Request) {
+	dashHeaders(w)
+	if h.opts.DisableBuiltinAuth {
+		h.dashMessage(w, r, nil, http.StatusNotFound, "No login here", "Built-in logins are disabled: sign in to the host application.")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
+	if err := h.checkCSRF(r, ""); err != nil {
+		h.dashError(w, r, nil, err)
+		return
+	}
+	next := h.safeNext(r, r.PostFormValue("next"))
+	u, err := h.checkLogin(w, r, r.PostFormValue("username"), r.PostFormValue("password"))
+	if err != nil {
+		status, msg := http.StatusInternalServerError, "sign-in failed"
+		if je, ok := errors.AsType[*job.Error](err); ok {
+			status, msg = StatusOf(je.Code), je.Message
+		}
+		if status == http.StatusInternalServerError {
+			h.log.Error("solvekit/httpapi: dashboard login", "err", err)
+		}
+		h.render(w, r, nil, status, "login", "Sign in", &dashLoginData{Next: next, Error: msg})
+		return
+	}
+	tok, exp, err := h.issueToken(u)
+	if err != nil {
+		h.dashError(w, r, nil, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: dashSessionCookie, Value: tok, Path: h.uiBase(r) + "/", Expires: exp,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// dashLogout forgets the session cookie. The token itself stays valid
+// until it expires (tokens are stateless), but no page holds it anymore.
+func (h *handler) dashLogout(w http.ResponseWriter, r *http.Request) {
+	dashHeaders(w)
+	r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
+	p, err := h.dashAuthenticate(r)
+	if err != nil || p == nil {
+		h.dashMessage(w, r, nil, http.StatusUnauthorized, "Not signed in", "There is no session to end.")
+		return
+	}
+	if err := h.checkCSRF(r, p.ID); err != nil {
+		h.dashError(w, r, p, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: dashSessionCookie, Value: "", Path: h.uiBase(r) + "/", MaxAge: -1,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, h.uiBase(r)+"/login", http.StatusSeeOther)
+}
+
+// --- executions ---
+
+type dashStateCount struct {
+	State    job.State
+	Count    int64
+	Selected bool
+}
+
+type dashExecutionsData struct {
+	Counts     []dashStateCount
+	JobTypes   []string
+	State      string
+	JobType    string
+	Executions []*job.Execution
+	Total      int64
+	NextURL    string
+	FirstURL   string
+	Paged      bool
+	Error      string
+}
+
+func (h *handler) dashExecutions(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	q := r.URL.Query()
+	d := &dashExecutionsData{State: q.Get("state"), JobType: q.Get("job_type")}
+	for _, t := range h.svc.Registry().List() {
+		d.JobTypes = append(d.JobTypes, t.Name())
+	}
+	slices.Sort(d.JobTypes)
+	ctx := r.Context()
+	counts, err := h.svc.Counts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, st := range job.States {
+		d.Counts = append(d.Counts, dashStateCount{State: st, Count: counts[st], Selected: string(st) == d.State})
+	}
+	status := http.StatusOK
+	f := solvekit.ListOptions{Limit: dashPageSize, PageToken: q.Get("page_token")}
+	if d.State != "" {
+		if !job.State(d.State).Valid() {
+			d.Error, status = fmt.Sprintf("unknown state %q", d.State), http.StatusBadRequest
+		}
+		f.State = job.State(d.State)
+	}
+	if d.JobType != "" {
+		if _, err := h.svc.Registry().Lookup(d.JobType); err != nil {
+			d.Error, status = fmt.Sprintf("unknown job type %q", d.JobType), http.StatusBadRequest
+		}
+		f.JobType = d.JobType
+	}
+	if p.Role == api.RolePlanner && !h.opts.Sharing {
+		f.Owner = p.ID
+	}
+	base := h.uiBase(r) + "/executions"
+	filter := url.Values{}
+	if d.State != "" {
+		filter.Set("state", d.State)
+	}
+	if d.JobType != "" {
+		filter.Set("job_type", d.JobType)
+	}
+	d.FirstURL = base
+	if len(filter) > 0 {
+		d.FirstURL += "?" + filter.Encode()
+	}
+	d.Paged = f.PageToken != ""
+	if d.Error == "" {
+		l, err := h.svc.ListPage(ctx, f)
+		if err != nil {
+			if je, ok := errors.AsType[*job.Error](err); ok && StatusOf(je.Code) < 500 {
+				d.Error, status = je.Message, StatusOf(je.Code)
+			} else {
+				return err
+			}
+		} else {
+			d.Executions, d.Total = l.Executions, l.Total
+			if l.NextPageToken != "" {
+				nv := url.Values{}
+				for k, v := range filter {
+					nv[k] = v
+				}
+				nv.Set("page_token", l.NextPageToken)
+				d.NextURL = base + "?" + nv.Encode()
+			}
+		}
+	}
+	h.render(w, r, p, status, "executions", "Executions", d)
+	return nil
+}
+
+// dashTimelineEntry is one state change of the execution's history.
+type dashTimelineEntry struct {
+	Time    time.Time
+	State   string
+	Attempt int
+	Reason  string
+}
+
+type dashExecutionData struct {
+	E              *job.Execution
+	CanStop        bool
+	CanRelaunch    bool
+	Timeline       []dashTimelineEntry
+	Chart          *incumbentChart
+	HistoryCut     bool
+	Solution       string
+	SolutionCut    bool
+	HasSolution    bool
+	Instance       string
+	InstanceCut    bool
+	HasInstance    bool
+	KPIs           []dashKV
+	ErrorDetails   string
+	LogURL         string
+	SolutionURL    string
+	InstanceURL    string
+	ExecutionsURL  string
+	ExecutionURL   string
+	StopAction     string
+	RelaunchAction string
+}
+
+type dashKV struct {
+	Key   string
+	Value string
+}
+
+func (h *handler) dashExecution(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	e, err := h.execution(r, p, false)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	base := h.uiBase(r)
+	self := base + "/executions/" + e.ID
+	d := &dashExecutionData{E: e, ExecutionsURL: base + "/executions", ExecutionURL: self, LogURL: self + "/log",
+		SolutionURL: self + "/solution.json", InstanceURL: self + "/instance.json",
+		StopAction: self + "/stop", RelaunchAction: self + "/relaunch"}
+	write := accWrite.allows(p.Role) && h.canChange(p, e.Owner)
+	d.CanStop = write && !e.State.Terminal()
+	d.CanRelaunch = write && e.State.Terminal()
+	for _, k := range slices.Sorted(mapKeys(e.KPIs)) {
+		d.KPIs = append(d.KPIs, dashKV{k, strconv.FormatFloat(e.KPIs[k], 'g', 8, 64)})
+	}
+	if e.Error != nil && e.Error.Details != nil {
+		if b, err := json.MarshalIndent(e.Error.Details, "", "  "); err == nil {
+			d.ErrorDetails = string(b)
+		}
+	}
+	var points []incumbentPoint
+	d.Timeline, points, d.HistoryCut, err = h.history(ctx, e)
+	if err != nil {
+		return err
+	}
+	d.Chart = newIncumbentChart(points)
+	if e.HasSolution {
+		b, err := h.svc.Solution(ctx, e.ID)
+		if err == nil {
+			d.HasSolution = true
+			d.Solution, d.SolutionCut = prettyJSON(b)
+		} else if job.ErrorCode(err) != job.CodeNotFound {
+			return err
+		}
+	}
+	if b, err := h.svc.ExecutionInput(ctx, e.ID); err == nil {
+		d.HasInstance = true
+		d.Instance, d.InstanceCut = prettyJSON(b)
+	} else if job.ErrorCode(err) != job.CodeNotFound {
+		return err
+	}
+	title := "Execution " + e.ID
+	if e.Name != "" {
+		title = e.Name
+	}
+	h.render(w, r, p, http.StatusOK, "execution", title, d)
+	return nil
+}
+
+func mapKeys[V any](m map[string]V) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// prettyJSON indents b for display, cut to dashMaxShownJSON bytes.
+func prettyJSON(b []byte) (string, bool) {
+	if len(b) > dashMaxShownJSON {
+		return "", true
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		return string(b), false
+	}
+	return out.String(), false
+}
+
+// history reads the execution's event stream as it stands (Follow, left
+// as soon as it has caught up), without its log records, for the state
+// timeline and the incumbents' objectives. The stream is capped
+// (Config.EventsMaxLen), so a very long run shows its latest events; at
+// most dashMaxHistory events are read.
+func (h *handler) history(ctx context.Context, e *job.Execution) ([]dashTimelineEntry, []incumbentPoint, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var tl []dashTimelineEntry
+	var pts []incumbentPoint
+	n := 0
+	// The log cursor past any id there can be skips the log stream: only
+	// the events stream (status, progress, incumbents) is read.
+	const noLog = "0-0,18446744073709551615-18446744073709551615"
+	for ev, err := range h.svc.Follow(ctx, e.ID, solvekit.FollowOptions{After: noLog, Idle: time.Millisecond}) {
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			return nil, nil, false, err
+		}
+		if ev.Type == "idle" {
+			break
+		}
+		if n++; n > dashMaxHistory {
+			return tl, pts, true, nil
+		}
+		evID, _, _ := strings.Cut(ev.ID, ",")
+		at := streamTime(evID)
+		switch ev.Type {
+		case "status":
+			var st struct {
+				State   string `json:"state"`
+				Attempt int    `json:"attempt"`
+				Reason  string `json:"reason"`
+			}
+			if json.Unmarshal(ev.Data, &st) != nil || st.State == "" {
+				continue
+			}
+			tl = append(tl, dashTimelineEntry{Time: at, State: st.State, Attempt: st.Attempt, Reason: st.Reason})
+			// The final status of the attempt the record shows: the
+			// rest is log records, which the page streams by itself.
+			if e.State.Terminal() && job.State(st.State) == e.State && st.Attempt == e.Attempt {
+				return tl, pts, false, nil
+			}
+		case "incumbent":
+			var inc struct {
+				Objective *float64 `json:"objective"`
+				Attempt   int      `json:"attempt"`
+			}
+			if json.Unmarshal(ev.Data, &inc) == nil && inc.Objective != nil {
+				pts = append(pts, incumbentPoint{Time: at, Objective: *inc.Objective, Attempt: inc.Attempt})
+			}
+		}
+	}
+	return tl, pts, false, nil
+}
+
+// streamTime is the time in a Redis stream id ("<ms>-<seq>").
+func streamTime(id string) time.Time {
+	ms, _, _ := strings.Cut(id, "-")
+	v, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+// dashLogStream streams the execution's log records, status changes,
+// progress and incumbents as Server-Sent Events for the detail page's live
+// log, state, progress bar and objective: "log" events carry a LogRecord,
+// "status" events the state fields, "progress" {progress, message},
+// "incumbent" {objective}, and a final "end" event tells the page to stop
+// listening. Each event's id resumes the
+// stream (Last-Event-ID), as the API's /events does.
+func (h *handler) dashLogStream(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	e, err := h.execution(r, p, false)
+	if err != nil {
+		return err
+	}
+	last := r.Header.Get("Last-Event-ID")
+	if last == "" {
+		last = r.URL.Query().Get("after")
+	}
+	ctx := r.Context()
+	next, stop := iter.Pull2(h.svc.Follow(ctx, e.ID, solvekit.FollowOptions{After: last, Idle: keepAlive}))
+	defer stop()
+	ev, err, ok := next()
+	if err != nil {
+		return err
+	}
+	rc := http.NewResponseController(w)
+	hd := w.Header()
+	hd.Set("Content-Type", "text/event-stream")
+	hd.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	_ = rc.Flush()
+	for ; ok; ev, err, ok = next() {
+		if err != nil {
+			if ctx.Err() == nil {
+				h.log.Warn("solvekit/httpapi: dashboard log stream", "execution", e.ID, "err", err)
+				fmt.Fprint(w, "event: error\ndata: {\"message\":\"log stream interrupted\"}\n\n")
+				_ = rc.Flush()
+			}
+			return nil
+		}
+		switch ev.Type {
+		case "idle":
+			_, err = fmt.Fprint(w, ": keep-alive\n\n")
+		case "log", "status", "progress", "incumbent":
+			_, err = fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, ev.Data)
+		default:
+			continue
+		}
+		if err != nil {
+			return nil
+		}
+		_ = rc.Flush()
+	}
+	if ctx.Err() == nil {
+		fmt.Fprint(w, "event: end\ndata: {}\n\n")
+		_ = rc.Flush()
+	}
+	return nil
+}
+
+// dashDownload serves the solution or instance as a JSON attachment.
+func (h *handler) dashDownload(part string) func(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	return func(w http.ResponseWriter, r *http.Request, p *Principal) error {
+		e, err := h.execution(r, p, false)
+		if err != nil {
+			return err
+		}
+		var b json.RawMessage
+		if part == "solution" {
+			b, err = h.svc.Solution(r.Context(), e.ID)
+		} else {
+			b, err = h.svc.ExecutionInput(r.Context(), e.ID)
+		}
+		if err != nil {
+			return err
+		}
+		hd := w.Header()
+		hd.Set("Content-Type", "application/json")
+		hd.Set("Content-Length", strconv.Itoa(len(b)))
+		hd.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": part + "-" + e.ID + ".json"}))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(b)
+		return nil
+	}
+}
+
+func (h *handler) dashStop(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	e, err := h.execution(r, p, true)
+	if err != nil {
+		return err
+	}
+	if err := h.svc.Cancel(r.Context(), e.ID); err != nil {
+		return err
+	}
+	http.Redirect(w, r, h.uiBase(r)+"/executions/"+e.ID, http.StatusSeeOther)
+	return nil
+}
+
+func (h *handler) dashRelaunch(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	e, err := h.execution(r, p, true)
+	if err != nil {
+		return err
+	}
+	if _, err := h.svc.Relaunch(r.Context(), e.ID, solvekit.RelaunchRequest{}); err != nil {
+		return err
+	}
+	http.Redirect(w, r, h.uiBase(r)+"/executions/"+e.ID, http.StatusSeeOther)
+	return nil
+}
+
+// dashCounts answers the service-wide counts by state as JSON
+// ({"queued": 3, ...}), which the executions page polls to keep its
+// counts current.
+func (h *handler) dashCounts(w http.ResponseWriter, r *http.Request, _ *Principal) error {
+	counts, err := h.svc.Counts(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make(map[job.State]int64, len(job.States))
+	for _, st := range job.States {
+		out[st] = counts[st]
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
