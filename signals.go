@@ -5,8 +5,6 @@ import (
 	"errors"
 	"runtime/debug"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -91,12 +89,6 @@ type Signal struct {
 	At time.Time
 }
 
-// signals holds the subscribers of SubscribeSignals.
-type signals struct {
-	mu   sync.Mutex
-	subs atomic.Pointer[[]*func(Signal)]
-}
-
 // SubscribeSignals calls fn with every Signal of this process: callback
 // delivery attempts, heartbeats of its worker's running attempts and
 // failed Redis commands. It returns a function that ends the
@@ -107,49 +99,22 @@ type signals struct {
 // With no subscriber, reporting costs one atomic load. Package prom
 // counts them.
 func (s *Service) SubscribeSignals(fn func(Signal)) (unsubscribe func()) {
-	h := &s.signals
-	p := &fn
-	h.mu.Lock()
-	var list []*func(Signal)
-	if old := h.subs.Load(); old != nil {
-		list = append(list, *old...)
-	}
-	list = append(list, p)
-	h.subs.Store(&list)
-	h.mu.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			old := *h.subs.Load()
-			list := make([]*func(Signal), 0, len(old))
-			for _, o := range old {
-				if o != p {
-					list = append(list, o)
-				}
-			}
-			h.subs.Store(&list)
-		})
-	}
+	return s.signals.add(fn)
 }
 
 // signalled reports whether anyone subscribed to signals.
-func (s *Service) signalled() bool {
-	p := s.signals.subs.Load()
-	return p != nil && len(*p) > 0
-}
+func (s *Service) signalled() bool { return len(s.signals.load()) > 0 }
 
 // signal hands sg to every subscriber of SubscribeSignals.
 func (s *Service) signal(sg Signal) {
-	p := s.signals.subs.Load()
-	if p == nil || len(*p) == 0 {
+	subs := s.signals.load()
+	if len(subs) == 0 {
 		return
 	}
 	if sg.At.IsZero() {
 		sg.At = nowUTC()
 	}
-	for _, fn := range *p {
+	for _, fn := range subs {
 		func() {
 			defer func() {
 				if r := recover(); r != nil {

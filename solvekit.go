@@ -44,7 +44,7 @@ type Service struct {
 	rt *tracker
 	// hooks holds the middleware chains and the subscribers (Subscribe).
 	hooks   hooks
-	signals signals // SubscribeSignals
+	signals subscribers[Signal] // SubscribeSignals
 	// pausedTypes holds the paused job types' names (see PauseJobType).
 	pausedTypes atomic.Pointer[map[string]bool]
 	// afterStart, when set (tests), runs between a worker's Start of an

@@ -56,16 +56,53 @@ type Transition struct {
 type hooks struct {
 	// funcs maps a job Definition to its func wrapped in the middleware.
 	funcs sync.Map
-	mu    sync.Mutex // serialises changes of subs
-	// subs is the current subscriber list, replaced (never changed) on
-	// each Subscribe and unsubscribe: publishing only loads it.
-	subs atomic.Pointer[[]*subscriber]
+	// subs are the callbacks of Subscribe.
+	subs subscribers[Transition]
 	// announcing maps the id of an execution whose submit is being
 	// published to a channel closed once it is (see announcing).
 	announcing sync.Map
 }
 
-type subscriber struct{ fn func(Transition) }
+// subscribers is a list of callbacks (Subscribe's, SubscribeSignals'),
+// replaced, never changed, on each add and remove, so that delivering
+// only loads it.
+type subscribers[T any] struct {
+	mu   sync.Mutex // serialises changes of list
+	list atomic.Pointer[[]*func(T)]
+}
+
+// add appends fn and returns the func that removes it (once).
+func (l *subscribers[T]) add(fn func(T)) (remove func()) {
+	p := &fn
+	l.mu.Lock()
+	list := append([]*func(T){}, l.load()...)
+	list = append(list, p)
+	l.list.Store(&list)
+	l.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			old := l.load()
+			list := make([]*func(T), 0, len(old))
+			for _, o := range old {
+				if o != p {
+					list = append(list, o)
+				}
+			}
+			l.list.Store(&list)
+		})
+	}
+}
+
+// load returns the current callbacks.
+func (l *subscribers[T]) load() []*func(T) {
+	if p := l.list.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
 // announceWait bounds how long a start waits for its submit to be
 // published (the submitter reads the create script's reply, which a slow
@@ -146,39 +183,12 @@ func (s *Service) jobFunc(t *registry.Type) job.Func {
 //	})
 //	defer unsubscribe()
 func (s *Service) Subscribe(fn func(Transition)) (unsubscribe func()) {
-	sub := &subscriber{fn: fn}
-	h := &s.hooks
-	h.mu.Lock()
-	var list []*subscriber
-	if p := h.subs.Load(); p != nil {
-		list = append(list, *p...)
-	}
-	list = append(list, sub)
-	h.subs.Store(&list)
-	h.mu.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			old := *h.subs.Load()
-			list := make([]*subscriber, 0, len(old))
-			for _, o := range old {
-				if o != sub {
-					list = append(list, o)
-				}
-			}
-			h.subs.Store(&list)
-		})
-	}
+	return s.hooks.subs.add(fn)
 }
 
 // observed reports whether anyone subscribed: callers build a Transition
 // only then.
-func (s *Service) observed() bool {
-	p := s.hooks.subs.Load()
-	return p != nil && len(*p) > 0
-}
+func (s *Service) observed() bool { return len(s.hooks.subs.load()) > 0 }
 
 // transition starts the Transition of execution e from one state to
 // another.
@@ -189,21 +199,17 @@ func (s *Service) transition(e *job.Execution, from, to job.State, reason string
 
 // publish hands tr to every subscriber, recovering their panics.
 func (s *Service) publish(tr Transition) {
-	p := s.hooks.subs.Load()
-	if p == nil {
-		return
-	}
-	for _, sub := range *p {
-		s.deliver(sub, tr)
+	for _, fn := range s.hooks.subs.load() {
+		s.deliver(*fn, tr)
 	}
 }
 
-func (s *Service) deliver(sub *subscriber, tr Transition) {
+func (s *Service) deliver(fn func(Transition), tr Transition) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.cfg.Logger.Error("solvekit: a Subscribe callback panicked", "execution", tr.ID,
 				"from", string(tr.From), "to", string(tr.To), "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	sub.fn(tr)
+	fn(tr)
 }

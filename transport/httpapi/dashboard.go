@@ -727,37 +727,10 @@ func (h *handler) dashLogStream(w http.ResponseWriter, r *http.Request, p *Princ
 	if err != nil {
 		return err
 	}
-	rc := http.NewResponseController(w)
-	hd := w.Header()
-	hd.Set("Content-Type", "text/event-stream")
-	hd.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	_ = rc.Flush()
-	for ; ok; ev, err, ok = next() {
-		if err != nil {
-			if ctx.Err() == nil {
-				h.log.Warn("solvekit/httpapi: dashboard log stream", "execution", e.ID, "err", err)
-				fmt.Fprint(w, "event: error\ndata: {\"message\":\"log stream interrupted\"}\n\n")
-				_ = rc.Flush()
-			}
-			return nil
-		}
-		switch ev.Type {
-		case "idle":
-			_, err = fmt.Fprint(w, ": keep-alive\n\n")
-		case "log", "status", "progress", "incumbent":
-			_, err = fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, ev.Data)
-		default:
-			continue
-		}
-		if err != nil {
-			return nil
-		}
-		_ = rc.Flush()
-	}
-	if ctx.Err() == nil {
+	keep := func(t string) bool { return t == "log" || t == "status" || t == "progress" || t == "incumbent" }
+	if h.writeStream(ctx, w, e.ID, "log stream", next, ev, ok, keep) {
 		fmt.Fprint(w, "event: end\ndata: {}\n\n")
-		_ = rc.Flush()
+		_ = http.NewResponseController(w).Flush()
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"iter"
@@ -40,6 +41,19 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request, p *Principal) e
 		}
 		return err
 	}
+	h.writeStream(ctx, w, e.ID, "event stream", next, ev, ok, nil)
+	return nil
+}
+
+// writeStream writes the events of a Follow iterator, ev and ok its first
+// pull and next the rest, as Server-Sent Events: each with its id (which
+// resumes the stream as Last-Event-ID), idle ones as keep-alive comments,
+// only the types keep takes (nil: all). It returns when the iterator ends
+// or the client goes; an error in between is logged and sent as an
+// "error" event naming what was interrupted. done reports whether the
+// iterator ended (the execution finished) rather than being cut.
+func (h *handler) writeStream(ctx context.Context, w http.ResponseWriter, id, what string,
+	next func() (job.Event, error, bool), ev job.Event, ok bool, keep func(string) bool) (done bool) {
 	rc := http.NewResponseController(w)
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
@@ -47,24 +61,28 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request, p *Principal) e
 	hd.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	_ = rc.Flush()
+	var err error
 	for ; ok; ev, err, ok = next() {
 		if err != nil {
 			if ctx.Err() == nil {
-				h.log.Warn("solvekit/httpapi: event stream", "execution", e.ID, "err", err)
-				fmt.Fprintf(w, "event: error\ndata: {\"message\":\"event stream interrupted\"}\n\n")
+				h.log.Warn("solvekit/httpapi: "+what, "execution", id, "err", err)
+				fmt.Fprintf(w, "event: error\ndata: {\"message\":\"%s interrupted\"}\n\n", what)
 				_ = rc.Flush()
 			}
-			return nil
+			return false
 		}
-		if ev.Type == "idle" {
+		switch {
+		case ev.Type == "idle":
 			_, err = fmt.Fprint(w, ": keep-alive\n\n")
-		} else {
+		case keep == nil || keep(ev.Type):
 			_, err = fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, ev.Data)
+		default:
+			continue
 		}
 		if err != nil {
-			return nil
+			return false
 		}
 		_ = rc.Flush()
 	}
-	return nil
+	return ctx.Err() == nil
 }
