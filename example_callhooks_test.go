@@ -39,3 +39,25 @@ func ExampleCallHook() {
 	// end submit 1 true
 	// "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 }
+
+// Counting the operational signals a Service reports besides state
+// changes (package prom turns them into metrics): callback attempts by
+// outcome, heartbeat lag, failed Redis commands by class.
+func ExampleService_SubscribeSignals() {
+	svc, err := solvekit.New(context.Background(), solvekit.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		panic(err)
+	}
+	defer svc.Close()
+	unsubscribe := svc.SubscribeSignals(func(sg solvekit.Signal) {
+		switch sg.Kind {
+		case solvekit.SignalCallback:
+			slog.Info("callback attempt", "execution", sg.ID, "outcome", sg.Outcome, "status", sg.StatusCode)
+		case solvekit.SignalHeartbeat:
+			slog.Info("heartbeat", "lag", sg.Duration, "running", sg.Running)
+		case solvekit.SignalRedisError:
+			slog.Warn("redis error", "class", sg.Outcome, "command", sg.Command, "err", sg.Err)
+		}
+	})
+	defer unsubscribe()
+}
