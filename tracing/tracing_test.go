@@ -37,10 +37,7 @@ import (
 func TestTraceAcrossServices(t *testing.T) {
 	srv := redistest.Current(t)
 	db := srv.DB(t)
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	tr := tracing.New(tracing.Options{TracerProvider: tp})
+	exp, tp, tr := newTracing(t)
 
 	type seen struct{ traceID, spanID string }
 	inJob := make(chan seen, 4)
@@ -183,9 +180,7 @@ func TestTraceAcrossServices(t *testing.T) {
 // TestHTTPContinuesIncomingTrace: a request that carries a traceparent
 // header gets its span in that trace, as the header's span's child.
 func TestHTTPContinuesIncomingTrace(t *testing.T) {
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	tr := tracing.New(tracing.Options{TracerProvider: tp})
+	exp, _, tr := newTracing(t)
 	mux := http.NewServeMux()
 	var tpInCtx bool
 	mux.HandleFunc("GET /things/{id}", func(w http.ResponseWriter, r *http.Request) {
@@ -203,6 +198,16 @@ func TestHTTPContinuesIncomingTrace(t *testing.T) {
 	require.Equal(t, "00f067aa0ba902b7", s.Parent.SpanID().String())
 	require.Equal(t, "418", attrOf(s, "http.response.status_code"))
 	require.True(t, tpInCtx)
+}
+
+// newTracing returns a Tracing exporting to an in-memory exporter through
+// a tracer provider that is shut down when t ends.
+func newTracing(t *testing.T) (*tracetest.InMemoryExporter, *sdktrace.TracerProvider, *tracing.Tracer) {
+	t.Helper()
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	return exp, tp, tracing.New(tracing.Options{TracerProvider: tp})
 }
 
 // attrOf returns the value of span s's attribute k as a string, "" when
@@ -223,10 +228,7 @@ func attrOf(s tracetest.SpanStub, k string) string {
 // first has a queue wait.
 func TestTraceOfScheduledRetriedExecution(t *testing.T) {
 	srv := redistest.Current(t)
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	tr := tracing.New(tracing.Options{TracerProvider: tp})
+	exp, tp, tr := newTracing(t)
 	rdb := redis.NewClient(srv.Options(srv.DB(t)))
 	t.Cleanup(func() { rdb.Close() })
 	svc := solvekittest.Start(t, solvekittest.Options{Config: solvekit.Config{Redis: rdb,
@@ -282,10 +284,7 @@ func TestTraceOfScheduledRetriedExecution(t *testing.T) {
 func TestRelaunchJoinsCallerTrace(t *testing.T) {
 	srv := redistest.Current(t)
 	db := srv.DB(t)
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	tr := tracing.New(tracing.Options{TracerProvider: tp})
+	exp, tp, tr := newTracing(t)
 	defs := func() []*job.Definition {
 		return []*job.Definition{
 			job.Async("ok", func(ctx context.Context, jc *job.Context) (any, error) { return 1, nil }),

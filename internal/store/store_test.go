@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -763,4 +765,166 @@ func TestLargeInput(t *testing.T) {
 	in, err = s.Input(ctx, "big1")
 	require.NoError(t, err)
 	require.Equal(t, string(big('a')), string(in))
+}
+
+// TestPromoteOnce: a scheduled execution waits in the due set (not before
+// its time), and of many concurrent promotes exactly one moves it to
+// queued, with its task written once and its index entries moved.
+func TestPromoteOnce(t *testing.T) {
+	rdb := redistest.Client(t)
+	s := store.New(rdb, store.Options{})
+	ctx := context.Background()
+	at := time.Now().Add(time.Minute)
+	e := newExec("s1")
+	e.State, e.RunAt = job.StateScheduled, &at
+	require.NoError(t, s.CreateNew(ctx, e, json.RawMessage(`{}`), nil, ""))
+	due, err := s.DueExecutions(ctx, time.Now(), 10)
+	require.NoError(t, err)
+	require.Empty(t, due, "not due yet")
+	due, err = s.DueExecutions(ctx, at, 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{"s1"}, due)
+	l, err := s.List(ctx, store.Filter{State: job.StateScheduled}, store.Page{Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, l.Items, 1)
+	require.True(t, l.Items[0].RunAt.Equal(at.Truncate(time.Millisecond)))
+
+	var moved atomic.Int32
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := s.Promote(ctx, e, newTask("s1"))
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				moved.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	require.EqualValues(t, 1, moved.Load())
+	require.EqualValues(t, 1, rdb.LLen(ctx, "asynq:{q}:pending").Val(), "one task")
+	got, err := s.Get(ctx, "s1")
+	require.NoError(t, err)
+	require.Equal(t, job.StateQueued, got.State)
+	counts, err := s.CountByState(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 0, counts[job.StateScheduled])
+	require.EqualValues(t, 1, counts[job.StateQueued])
+	due, err = s.DueExecutions(ctx, at, 10)
+	require.NoError(t, err)
+	require.Empty(t, due)
+}
+
+// TestAdvanceScheduleOnce: of two processes that handled the same tick,
+// only the first moves the schedule on.
+func TestAdvanceScheduleOnce(t *testing.T) {
+	rdb := redistest.Client(t)
+	s := store.New(rdb, store.Options{})
+	ctx := context.Background()
+	t0 := time.Now().Truncate(time.Second)
+	t1 := t0.Add(time.Second)
+	require.NoError(t, s.PutSchedule(ctx, "sc", []byte(`{}`), &t0, t0, true, false))
+	require.ErrorIs(t, s.PutSchedule(ctx, "sc", []byte(`{}`), &t0, t0, true, false), job.ErrConflict)
+	ids, err := s.DueSchedules(ctx, t0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{"sc"}, ids)
+	adv := store.Advance{Handled: t0, Next: &t1, Fired: &t0, ExecutionID: "sc-1"}
+	require.NoError(t, s.AdvanceSchedule(ctx, "sc", adv))
+	require.ErrorIs(t, s.AdvanceSchedule(ctx, "sc", adv), store.ErrScheduleMoved)
+	r, err := s.GetSchedule(ctx, "sc")
+	require.NoError(t, err)
+	require.True(t, r.NextRun.Equal(t1))
+	require.True(t, r.LastRun.Equal(t0))
+	require.Equal(t, "sc-1", r.LastExecutionID)
+	ids, err = s.DueSchedules(ctx, t0, 10)
+	require.NoError(t, err)
+	require.Empty(t, ids)
+	require.NoError(t, s.DeleteSchedule(ctx, "sc"))
+	require.ErrorIs(t, s.DeleteSchedule(ctx, "sc"), job.ErrNotFound)
+	ids, err = s.DueSchedules(ctx, t1, 10)
+	require.NoError(t, err)
+	require.Empty(t, ids)
+}
+
+// TestTagIndexesLeaveNothing: tag index entries are written with the
+// record, moved with its tags and removed with it (execution delete,
+// instance delete, unused-instance retention), so that once every tagged
+// record is gone no tag key is left; the known-tags set forgets a tag
+// nothing carries when it is listed.
+func TestTagIndexesLeaveNothing(t *testing.T) {
+	rdb := redistest.Client(t)
+	s := store.New(rdb, store.Options{Prefix: "{tagtest}"})
+	ctx := context.Background()
+	at := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	require.NoError(t, s.Create(ctx, &job.Execution{ID: "e1", JobType: "t", Queue: "default", CreatedAt: at,
+		Tags: []string{"a", "b"}, RequireTags: []string{"gpu"}}, json.RawMessage(`{}`)))
+	require.NoError(t, s.Create(ctx, &job.Execution{ID: "e2", JobType: "t", Queue: "default", CreatedAt: at.Add(time.Second),
+		Tags: []string{"a"}}, json.RawMessage(`{}`)))
+	for i, id := range []string{"i1", "i2"} {
+		require.NoError(t, s.CreateInstance(ctx, &store.Instance{ID: id, Owner: "u" + id, Tags: []string{"a", "c"},
+			CreatedAt: at.Add(time.Duration(i) * time.Second)}, []byte(`{}`)))
+	}
+	e, err := s.Get(ctx, "e1")
+	require.NoError(t, err)
+	require.Equal(t, []string{"a", "b"}, e.Tags)
+	require.Equal(t, []string{"gpu"}, e.RequireTags)
+	started, err := s.Start(ctx, "e1", 1, "w", time.Now())
+	require.NoError(t, err)
+	require.Equal(t, []string{"gpu"}, started.Execution.RequireTags, "start hands the worker the routing")
+
+	// Owner beside tag: the tag's set, the owner checked.
+	l, err := s.ListInstances(ctx, "ui2", "a", store.Page{Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, l.Items, 1)
+	require.Equal(t, "i2", l.Items[0].ID)
+	_, err = s.ListInstances(ctx, "ui2", "a", store.Page{Limit: 10, Offset: 1})
+	require.Equal(t, job.CodeBadRequest, job.ErrorCode(err))
+
+	tags, err := s.SetTags(ctx, false, "e2", store.TagsAdd, []string{"d", "a"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"a", "d"}, tags)
+	_, err = s.SetTags(ctx, false, "nope", store.TagsAdd, []string{"d"})
+	require.Equal(t, job.CodeNotFound, job.ErrorCode(err))
+	many := make([]string, job.MaxTags+1)
+	for i := range many {
+		many[i] = string(rune('a'+i%26)) + string(rune('a'+i/26))
+	}
+	_, err = s.SetTags(ctx, false, "e2", store.TagsSet, many)
+	require.Equal(t, job.CodeInvalid, job.ErrorCode(err))
+
+	counts, more, err := s.TagCounts(ctx, "", 10, nil)
+	require.NoError(t, err)
+	require.False(t, more)
+	require.Equal(t, []store.TagCount{{Name: "a", Executions: 2, Instances: 2}, {Name: "b", Executions: 1},
+		{Name: "c", Instances: 2}, {Name: "d", Executions: 1}}, counts)
+	counts, more, err = s.TagCounts(ctx, "a", 2, nil)
+	require.NoError(t, err)
+	require.True(t, more)
+	require.Equal(t, "b", counts[0].Name)
+	require.Equal(t, "c", counts[1].Name)
+
+	// Delete everything: no tag index key is left.
+	_, err = s.Finish(ctx, "e1", 1, store.Outcome{State: job.StateSucceeded}, time.Now())
+	require.NoError(t, err)
+	_, err = s.Cancel(ctx, "e2", time.Now())
+	require.NoError(t, err)
+	require.NoError(t, s.Delete(ctx, "e1"))
+	require.NoError(t, s.Delete(ctx, "e2"))
+	require.NoError(t, s.DeleteInstance(ctx, "i1"))
+	n, err := s.DeleteUnusedInstances(ctx, []string{"i2"})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	keys, err := rdb.Keys(ctx, "{tagtest}:ix:*tag:*").Result()
+	require.NoError(t, err)
+	require.Empty(t, keys)
+	counts, _, err = s.TagCounts(ctx, "", 10, []string{"c"})
+	require.NoError(t, err)
+	require.Equal(t, []store.TagCount{{Name: "c"}}, counts, "only a kept name (a job type's tag) is listed")
+	names, err := rdb.ZRange(ctx, "{tagtest}:ix:tags", 0, -1).Result()
+	require.NoError(t, err)
+	require.Equal(t, []string{"c"}, names, "the others were forgotten")
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -329,4 +331,297 @@ func TestExecutionFilterStatus(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, list.Executions, 1)
 	require.Equal(t, held.ID, list.Executions[0].ID)
+}
+
+// TestCreateExecutions: POST /executions:batch creates every execution of
+// the batch with its job key, in order, and they run; an invalid item
+// fails the batch with a 422 pointing at it and nothing stored.
+func TestCreateExecutions(t *testing.T) {
+	_, ctx, c := aliceEnv(t)
+	reqs := make([]api.ExecutionCreate, 5)
+	for i := range reqs {
+		reqs[i] = api.ExecutionCreate{JobType: "scale", Instance: json.RawMessage(fmt.Sprintf(`{"values":[%d]}`, i)),
+			Metadata: map[string]string{"batch": "one"}}
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, patience)
+	defer cancel()
+	es, err := c.CreateExecutions(ctx, reqs)
+	require.NoError(t, err)
+	require.Len(t, es, len(reqs))
+	for _, e := range es {
+		require.NotEmpty(t, e.JobKey)
+		done, err := c.WaitExecution(waitCtx, e.ID)
+		require.NoError(t, err)
+		require.EqualValues(t, "succeeded", done.State)
+	}
+
+	bad := append([]api.ExecutionCreate{}, reqs...)
+	bad[3] = api.ExecutionCreate{JobType: "no-such-type", Instance: json.RawMessage(`{}`)}
+	for i := range bad {
+		bad[i].Metadata = map[string]string{"batch": "two"}
+	}
+	_, err = c.CreateExecutions(ctx, bad)
+	var p *api.Problem
+	require.True(t, errors.As(err, &p), "%v", err)
+	require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+	require.NotEmpty(t, p.Errors)
+	require.Equal(t, "/executions/3/job_type", p.Errors[0].Pointer)
+	list, err := c.ListExecutions(ctx, client.ExecutionFilter{Metadata: map[string]string{"batch": "two"}}, client.Page{})
+	require.NoError(t, err)
+	require.Empty(t, list.Executions, "nothing of an invalid batch is stored")
+
+	_, err = c.CreateExecutions(ctx, nil)
+	require.True(t, errors.As(err, &p), "%v", err)
+	require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+}
+
+// TestCreateExecutionOnce: a repeated POST /executions with one
+// Idempotency-Key answers 200 with the first execution (no job key); the
+// key with another body is 422; concurrent repeats make one execution; a
+// chosen id names the execution and is 409 when taken.
+func TestCreateExecutionOnce(t *testing.T) {
+	_, ctx, c := aliceEnv(t)
+	req := api.ExecutionCreate{JobType: "scale", Instance: json.RawMessage(`{"values":[1,2]}`)}
+	first, replayed, err := c.CreateExecutionOnce(ctx, "order-1", req, 0)
+	require.NoError(t, err)
+	require.False(t, replayed)
+	require.NotEmpty(t, first.JobKey)
+
+	again, replayed, err := c.CreateExecutionOnce(ctx, "order-1", req, 0)
+	require.NoError(t, err)
+	require.True(t, replayed)
+	require.Equal(t, first.ID, again.ID)
+	require.Empty(t, again.JobKey, "only the first answer shows the job key")
+
+	// A replay that waits answers the first execution once it has ended.
+	waited, replayed, err := c.CreateExecutionOnce(ctx, "order-1", req, patience)
+	require.NoError(t, err)
+	require.True(t, replayed)
+	require.Equal(t, first.ID, waited.ID)
+	require.EqualValues(t, "succeeded", waited.State)
+
+	_, _, err = c.CreateExecutionOnce(ctx, strings.Repeat("k", 256), req, 0)
+	var tooLong *api.Problem
+	require.True(t, errors.As(err, &tooLong), "%v", err)
+	require.Equal(t, http.StatusBadRequest, tooLong.Status)
+
+	other := req
+	other.Instance = json.RawMessage(`{"values":[9]}`)
+	_, _, err = c.CreateExecutionOnce(ctx, "order-1", other, 0)
+	var p *api.Problem
+	require.True(t, errors.As(err, &p), "%v", err)
+	require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+
+	var wg sync.WaitGroup
+	ids := make([]string, 20)
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e, _, err := c.CreateExecutionOnce(ctx, "order-2", req, 0)
+			if err == nil {
+				ids[i] = e.ID
+			}
+		}()
+	}
+	wg.Wait()
+	for _, id := range ids {
+		require.Equal(t, ids[0], id)
+	}
+	require.NotEmpty(t, ids[0])
+	require.NotEqual(t, first.ID, ids[0])
+
+	named := req
+	named.ID = "alice-run-1"
+	e, err := c.CreateExecution(ctx, named, 0)
+	require.NoError(t, err)
+	require.Equal(t, "alice-run-1", e.ID)
+	_, err = c.CreateExecution(ctx, named, 0)
+	require.True(t, errors.As(err, &p), "%v", err)
+	require.Equal(t, http.StatusConflict, p.Status)
+	named.ID = "bad:id"
+	_, err = c.CreateExecution(ctx, named, 0)
+	require.True(t, errors.As(err, &p), "%v", err)
+	require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+}
+
+// TestTagsRoundTrip drives the tags API through the Go client: tags and
+// require_tags on POST /executions, tags on instances, ?tag= listings
+// with page tokens, GET/POST /tags, GET /tags/{tag}, PATCH tags, DELETE
+// /tags/{tag} (admin), invalid tags as 422 and 400 problems, and the
+// OpenAPI document describing every tags route and field.
+func TestTagsRoundTrip(t *testing.T) {
+	e, ctx, c := aliceEnv(t)
+	ops := client.New(e.base, client.WithHeader("X-Session", "ops-session"))
+	var ids []string
+	for i := 0; i < 5; i++ {
+		ex, err := c.CreateExecution(ctx, api.ExecutionCreate{JobType: "scale", Instance: json.RawMessage(`{"x":1}`),
+			Tags: []string{"batch-7", "team:ops"}}, 0)
+		require.NoError(t, err)
+		require.Equal(t, []string{"batch-7", "team:ops"}, ex.Tags)
+		ids = append(ids, ex.ID)
+	}
+	untagged := create(t, ctx, c, "scale", `{"x":2}`)
+	in, err := c.CreateInstance(ctx, api.InstanceCreate{Name: "i1", Data: json.RawMessage(`{"x":3}`), Tags: []string{"batch-7"}})
+	require.NoError(t, err)
+	require.Equal(t, []string{"batch-7"}, in.Tags)
+
+	// ?tag= with page tokens.
+	var seen []string
+	p := client.Page{Limit: 2}
+	for {
+		l, err := c.ListExecutions(ctx, client.ExecutionFilter{Tag: "batch-7"}, p)
+		require.NoError(t, err)
+		require.Equal(t, int64(5), l.TotalEntries)
+		for _, x := range l.Executions {
+			seen = append(seen, x.ID)
+		}
+		if l.NextPageToken == "" {
+			break
+		}
+		p.Token = l.NextPageToken
+	}
+	require.ElementsMatch(t, ids, seen)
+	il, err := c.ListTaggedInstances(ctx, "batch-7", client.Page{})
+	require.NoError(t, err)
+	require.Len(t, il.Instances, 1)
+
+	// GET /tags and GET /tags/{tag}.
+	tl, err := c.ListTags(ctx, client.Page{})
+	require.NoError(t, err)
+	require.Len(t, tl.Tags, 2)
+	require.Equal(t, api.Tag{Name: "batch-7", Executions: 5, Instances: 1, JobTypes: []string{}}, *tl.Tags[0])
+	d, err := ops.GetTag(ctx, "batch-7", client.Page{Limit: 4})
+	require.NoError(t, err)
+	require.Len(t, d.Items, 4)
+	require.NotEmpty(t, d.NextPageToken)
+	d2, err := ops.GetTag(ctx, "batch-7", client.Page{Limit: 4, Token: d.NextPageToken})
+	require.NoError(t, err)
+	require.Equal(t, []api.TaggedItem{{Kind: "execution", ID: ids[0]}, {Kind: "instance", ID: in.ID}}, d2.Items)
+	require.Empty(t, d2.NextPageToken)
+	mine, err := c.GetTag(ctx, "batch-7", client.Page{})
+	require.NoError(t, err)
+	require.Empty(t, mine.Items, "a planner without sharing gets counts, not other owners' ids")
+	require.Equal(t, int64(5), mine.Executions)
+
+	// POST /tags attaches; PATCH replaces one record's tags.
+	tag, err := c.AttachTag(ctx, api.TagAttach{Tag: "urgent", ExecutionIDs: []string{untagged.ID, ids[0]}, InstanceIDs: []string{in.ID}})
+	require.NoError(t, err)
+	require.Equal(t, int64(2), tag.Executions)
+	require.Equal(t, int64(1), tag.Instances)
+	_, err = c.AttachTag(ctx, api.TagAttach{Tag: "urgent", ExecutionIDs: []string{"0190f0f0-0000-7000-8000-000000000000"}})
+	requireStatus(t, err, http.StatusUnprocessableEntity)
+	ex, err := c.PatchExecution(ctx, ids[1], api.ExecutionPatch{Tags: &[]string{"solo"}}, "tags")
+	require.NoError(t, err)
+	require.Equal(t, []string{"solo"}, ex.Tags)
+	pi, err := c.PatchInstance(ctx, in.ID, api.InstancePatch{Tags: &[]string{}}, "tags")
+	require.NoError(t, err)
+	require.Empty(t, pi.Tags)
+
+	// Invalid tags.
+	_, err = c.CreateExecution(ctx, api.ExecutionCreate{JobType: "scale", Instance: json.RawMessage(`{"x":1}`), Tags: []string{"Not OK"}}, 0)
+	requireStatus(t, err, http.StatusUnprocessableEntity)
+	_, err = c.AttachTag(ctx, api.TagAttach{Tag: "UPPER", ExecutionIDs: []string{untagged.ID}})
+	requireStatus(t, err, http.StatusUnprocessableEntity)
+	_, err = c.ListExecutions(ctx, client.ExecutionFilter{Tag: "bad tag"}, client.Page{})
+	requireStatus(t, err, http.StatusBadRequest)
+
+	// DELETE /tags/{tag} is for admins, and removes the tag everywhere.
+	_, err = c.DeleteTag(ctx, "batch-7")
+	requireStatus(t, err, http.StatusForbidden)
+	rm, err := ops.DeleteTag(ctx, "batch-7")
+	require.NoError(t, err)
+	require.Equal(t, api.TagRemoval{Executions: 4, Instances: 0}, *rm)
+	_, err = ops.GetTag(ctx, "batch-7", client.Page{})
+	requireStatus(t, err, http.StatusNotFound)
+	l, err := c.ListExecutions(ctx, client.ExecutionFilter{Tag: "batch-7"}, client.Page{})
+	require.NoError(t, err)
+	require.Empty(t, l.Executions)
+	got, err := c.GetExecution(ctx, ids[2])
+	require.NoError(t, err)
+	require.Equal(t, []string{"team:ops"}, got.Tags)
+	waitEnds(t, ctx, c, ids[2], record.StateSucceeded)
+
+	// The OpenAPI document covers the routes and the new fields.
+	doc, err := c.OpenAPI(ctx)
+	require.NoError(t, err)
+	var oa struct {
+		Paths      map[string]map[string]any `json:"paths"`
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]any `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	require.NoError(t, json.Unmarshal(doc, &oa))
+	require.Contains(t, oa.Paths["/tags"], "get")
+	require.Contains(t, oa.Paths["/tags"], "post")
+	require.Contains(t, oa.Paths["/tags/{tag}"], "get")
+	require.Contains(t, oa.Paths["/tags/{tag}"], "delete")
+	require.Contains(t, oa.Components.Schemas["ExecutionCreate"].Properties, "require_tags")
+	require.Contains(t, oa.Components.Schemas["ExecutionCreate"].Properties, "tags")
+	require.Contains(t, oa.Components.Schemas["InstanceCreate"].Properties, "tags")
+}
+
+func requireStatus(t *testing.T, err error, status int) {
+	t.Helper()
+	var p *api.Problem
+	require.True(t, errors.As(err, &p), "want a %d problem, got %v", status, err)
+	require.Equal(t, status, p.Status, "%+v", p)
+}
+
+// An execution created over REST with a result_url is called back with
+// its Execution JSON, signed; the attempt is listed by
+// GET /executions/{id}/callbacks and summarised on the execution.
+func TestCallbackOverREST(t *testing.T) {
+	secret := []byte("rest-callback-secret")
+	bodies := make(chan []byte, 4)
+	sigs := make(chan string, 4)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		sigs <- r.Header.Get(solvekit.CallbackSignatureHeader)
+		bodies <- b
+	}))
+	defer rcv.Close()
+	e := newEnvConfig(t, solvekit.Config{CallbackSecret: secret, CallbackAllowPrivate: true, CallbackInterval: 20 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	c := client.New(e.base, client.WithHeader("X-Session", "alice-session"))
+
+	ex, err := c.CreateExecution(ctx, api.ExecutionCreate{JobType: "scale", Instance: json.RawMessage(`{"x":2}`), ResultURL: rcv.URL + "/done"}, 0)
+	require.NoError(t, err)
+	require.Equal(t, rcv.URL+"/done", ex.ResultURL)
+
+	var body []byte
+	select {
+	case body = <-bodies:
+	case <-ctx.Done():
+		t.Fatal("no callback received")
+	}
+	require.NoError(t, solvekit.VerifyCallback(secret, <-sigs, body, time.Minute))
+	var got api.Execution
+	require.NoError(t, json.Unmarshal(body, &got))
+	require.Equal(t, ex.ID, got.ID)
+	require.Equal(t, record.StateSucceeded, got.State)
+	require.Equal(t, rcv.URL+"/done", got.ResultURL)
+
+	var list *api.CallbackList
+	require.Eventually(t, func() bool {
+		list, err = c.Callbacks(ctx, ex.ID)
+		require.NoError(t, err)
+		return len(list.Attempts) == 1
+	}, patience, 10*time.Millisecond)
+	require.Equal(t, 200, list.Attempts[0].StatusCode)
+	require.Equal(t, ex.ID+":1", list.Attempts[0].Delivery)
+	got2, err := c.GetExecution(ctx, ex.ID)
+	require.NoError(t, err)
+	require.Equal(t, record.CallbackDelivered, got2.CallbackState)
+	require.Equal(t, 1, got2.CallbackAttempts)
+
+	_, err = c.Callbacks(ctx, "no-such-execution")
+	require.Equal(t, http.StatusNotFound, client.StatusCode(err))
+
+	// A result_url that is not an absolute http(s) URL is refused.
+	_, err = c.CreateExecution(ctx, api.ExecutionCreate{JobType: "scale", Instance: json.RawMessage(`{"x":2}`), ResultURL: "file:///etc/passwd"}, 0)
+	require.Equal(t, http.StatusUnprocessableEntity, client.StatusCode(err), "%v", err)
 }

@@ -555,16 +555,9 @@ func (h *handler) relaunch(w http.ResponseWriter, r *http.Request, p *Principal)
 }
 
 func (h *handler) listFiles(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	e, err := h.execution(r, p, false)
-	if err != nil {
-		return err
-	}
-	fs, err := h.svc.Files(r.Context(), e.ID)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, api.FileList{Files: fs, TotalEntries: int64(len(fs))})
-	return nil
+	return listOfExecution(h, w, r, p, h.svc.Files, func(fs []job.File, n int64) api.FileList {
+		return api.FileList{Files: fs, TotalEntries: n}
+	})
 }
 
 func (h *handler) uploadFiles(w http.ResponseWriter, r *http.Request, p *Principal) error {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"testing"
@@ -12,6 +14,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/solvekit/solvekit/internal/logtest"
+	"github.com/solvekit/solvekit/internal/patience"
+	"github.com/solvekit/solvekit/job"
 	"github.com/solvekit/solvekit/transport/api"
 	"github.com/solvekit/solvekit/transport/client"
 	"github.com/solvekit/solvekit/transport/httpapi"
@@ -288,4 +293,270 @@ func TestListingPageTokens(t *testing.T) {
 		require.Equal(t, 400, status, "%s: %s", path, b)
 		require.Contains(t, string(b), "page_token", path)
 	}
+}
+
+// TestSchedulesHTTP drives the schedule routes and run_in through the Go
+// client, with every response checked against the OpenAPI document: a
+// schedule fires executions listed by ?schedule_id=, is private to its
+// owner, is disabled and deleted; a bad cron or time zone is 422; an
+// execution with run_in is scheduled (?status=scheduled) and stoppable.
+func TestSchedulesHTTP(t *testing.T) {
+	e, planner, admin := plannerEnv(t, envOpts{})
+	other := e.addUser("other", api.RolePlanner)
+	ctx := context.Background()
+
+	_, err := planner.c.CreateSchedule(ctx, api.ScheduleCreate{Cron: "61 * * * *", JobType: "sum", Instance: json.RawMessage(`{"values":[1]}`)})
+	require.Equal(t, 422, client.StatusCode(err), "%v", err)
+	_, err = planner.c.CreateSchedule(ctx, api.ScheduleCreate{Cron: "* * * * *", TimeZone: "Nowhere/City", JobType: "sum", Instance: json.RawMessage(`{"values":[1]}`)})
+	require.Equal(t, 422, client.StatusCode(err), "%v", err)
+
+	sc, err := planner.c.CreateSchedule(ctx, api.ScheduleCreate{Name: "every second", Cron: "* * * * * *", TimeZone: "Europe/Berlin",
+		JobType: "sum", Instance: json.RawMessage(`{"values":[1,2]}`), CatchUp: "once"})
+	require.NoError(t, err)
+	require.True(t, sc.Enabled)
+	require.Equal(t, "once", string(sc.CatchUp))
+	require.NotNil(t, sc.NextRun)
+	var fired *api.ExecutionList
+	require.Eventually(t, func() bool {
+		fired, err = planner.c.ListExecutions(ctx, client.ExecutionFilter{ScheduleID: sc.ID}, client.Page{})
+		require.NoError(t, err)
+		return len(fired.Executions) > 0
+	}, patience.Scale(20*time.Second), 50*time.Millisecond)
+	require.Equal(t, sc.ID, fired.Executions[0].ScheduleID)
+
+	got, err := planner.c.GetSchedule(ctx, sc.ID)
+	require.NoError(t, err)
+	require.Equal(t, sc.Cron, got.Cron)
+	_, err = other.c.GetSchedule(ctx, sc.ID)
+	require.Equal(t, 404, client.StatusCode(err))
+	_, err = other.c.PatchSchedule(ctx, sc.ID, api.SchedulePatch{Enabled: new(bool)})
+	require.Equal(t, 404, client.StatusCode(err))
+	mine, err := other.c.ListSchedules(ctx, client.ScheduleFilter{}, client.Page{})
+	require.NoError(t, err)
+	require.Empty(t, mine.Schedules)
+	all, err := admin.c.ListSchedules(ctx, client.ScheduleFilter{JobType: "sum"}, client.Page{})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, all.TotalEntries)
+
+	got, err = planner.c.PatchSchedule(ctx, sc.ID, api.SchedulePatch{Enabled: new(bool)})
+	require.NoError(t, err)
+	require.False(t, got.Enabled)
+	require.Nil(t, got.NextRun)
+	bad := "not a spec"
+	_, err = planner.c.PatchSchedule(ctx, sc.ID, api.SchedulePatch{Cron: &bad})
+	require.Equal(t, 422, client.StatusCode(err))
+	require.NoError(t, planner.c.DeleteSchedule(ctx, sc.ID))
+	_, err = planner.c.GetSchedule(ctx, sc.ID)
+	require.Equal(t, 404, client.StatusCode(err))
+
+	// run_in: scheduled until due, listed by state, stoppable.
+	ex, err := planner.c.CreateExecution(ctx, api.ExecutionCreate{JobType: "sum", Instance: json.RawMessage(`{"values":[3]}`), RunIn: "1h"}, 0)
+	require.NoError(t, err)
+	require.Equal(t, "scheduled", string(ex.State))
+	require.NotNil(t, ex.RunAt)
+	require.WithinDuration(t, time.Now().Add(time.Hour), *ex.RunAt, patience.Scale(time.Minute))
+	list, err := planner.c.ListExecutions(ctx, client.ExecutionFilter{Status: "scheduled"}, client.Page{})
+	require.NoError(t, err)
+	require.Len(t, list.Executions, 1)
+	st, err := planner.c.StopExecution(ctx, ex.ID)
+	require.NoError(t, err)
+	require.Equal(t, "stopped", string(st.State))
+	at := time.Now().Add(time.Hour)
+	_, err = planner.c.CreateExecution(ctx, api.ExecutionCreate{JobType: "echo", Instance: json.RawMessage(`{}`), RunAt: &at}, 0)
+	require.Equal(t, 422, client.StatusCode(err), "a sync job type is not scheduled")
+	_, err = planner.c.CreateExecution(ctx, api.ExecutionCreate{JobType: "sum", Instance: json.RawMessage(`{"values":[3]}`), RunIn: "soon"}, 0)
+	require.Equal(t, 422, client.StatusCode(err))
+}
+
+// TestUnknownSolverRefused: over REST, a solver name for a job type that
+// declares no solvers is refused with 422 and a pointer at the name, and
+// nothing is stored.
+func TestUnknownSolverRefused(t *testing.T) {
+	e, _, _ := plannerEnv(t, envOpts{})
+	hdr := http.Header{"Authorization": {"Bearer " + mustLogin(t, e, "planner")}, "Content-Type": {"application/json"}}
+	before := storedCounts(t, e)
+	for body, pointer := range map[string]string{
+		`{"job_type":"sum","instance":{"values":[1]},"solver":"gurobi"}`:            "/solver",
+		`{"job_type":"sum","instance":{"values":[1]},"config":{"solver":"gurobi"}}`: "/config/solver",
+	} {
+		status, ctype, b := e.raw("POST", "/executions", strings.NewReader(body), hdr)
+		require.Equal(t, http.StatusUnprocessableEntity, status, "%s: %s", body, b)
+		require.Equal(t, "application/problem+json", ctype)
+		var prob api.Problem
+		require.NoError(t, json.Unmarshal(b, &prob))
+		require.Len(t, prob.Errors, 1, "%s", b)
+		require.Equal(t, pointer, prob.Errors[0].Pointer, "%s", b)
+		require.Contains(t, prob.Detail+prob.Title, "solver", "%s", b)
+	}
+	require.Equal(t, before, storedCounts(t, e), "a refused submit stored something")
+	status, _, b := e.raw("POST", "/executions", strings.NewReader(`{"job_type":"sum","instance":{"values":[1]}}`), hdr)
+	require.Equal(t, http.StatusCreated, status, "%s", b)
+}
+
+// TestRelaunchChangesSolver relaunches over REST with a config naming
+// another solver: the new attempt runs that solver.
+func TestRelaunchChangesSolver(t *testing.T) {
+	e, p, _ := plannerEnv(t, envOpts{})
+	require.NoError(t, e.svc.Register(job.Async("which", func(ctx context.Context, jc *job.Context) (any, error) {
+		return map[string]string{"ran": jc.Solver}, nil
+	}, job.WithSolvers("alpha", "alpha", "beta"))))
+	ctx := context.Background()
+	ran := func(id string) string {
+		t.Helper()
+		sol, err := p.c.ExecutionData(ctx, id, "")
+		require.NoError(t, err)
+		var got struct{ Ran string }
+		require.NoError(t, json.Unmarshal(sol, &got))
+		return got.Ran
+	}
+	wait := func(id string, attempt int) {
+		t.Helper()
+		require.Eventually(t, func() bool {
+			s, err := p.c.ExecutionStatus(ctx, id)
+			require.NoError(t, err)
+			return s.Attempt == attempt && s.State.Terminal()
+		}, 10*time.Second, 10*time.Millisecond)
+	}
+	ex, err := p.c.CreateExecution(ctx, api.ExecutionCreate{JobType: "which", Instance: json.RawMessage(`{}`)}, 10*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, job.StateSucceeded, ex.State)
+	require.Equal(t, "alpha", ran(ex.ID))
+
+	var out api.Execution
+	require.NoError(t, p.c.Do(ctx, client.Request{Method: "POST", Path: "/executions/" + ex.ID + "/relaunch",
+		Body: map[string]any{"config": map[string]string{"solver": "beta"}}}, &out))
+	require.Equal(t, 2, out.Attempt)
+	wait(ex.ID, 2)
+	require.Equal(t, "beta", ran(ex.ID))
+	rec, err := e.svc.Get(ctx, ex.ID)
+	require.NoError(t, err)
+	require.Equal(t, "beta", rec.Solver)
+
+	// An unknown solver is refused with 422.
+	err = p.c.Do(ctx, client.Request{Method: "POST", Path: "/executions/" + ex.ID + "/relaunch",
+		Body: map[string]any{"config": map[string]string{"solver": "gamma"}}}, nil)
+	require.Equal(t, 422, client.StatusCode(err))
+}
+
+// TestSubmitQueueChoice: POST /executions may name only a configured
+// queue (422 otherwise, for everyone); a queue other than the job type's
+// own is for admins and service callers, and for planners only when
+// Options.PlannerQueues lists it. Refused submits store nothing.
+func TestSubmitQueueChoice(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		var opts httpapi.Options
+		if allow {
+			opts.PlannerQueues = []string{"slow"}
+		}
+		e := newEnv(t, envOpts{opts: opts})
+		e.addUser("viewer", api.RoleViewer)
+		e.addUser("planner", api.RolePlanner)
+		e.addUser("service", api.RoleService)
+		e.admin()
+		plannerSlow := 403
+		if allow {
+			plannerSlow = 201
+		}
+		for _, c := range []struct {
+			who, queue string
+			status     int
+		}{
+			{"planner", "", 201},
+			{"planner", "default", 201},
+			{"planner", "slow", plannerSlow},
+			{"planner", "nope", 422},
+			{"viewer", "default", 403},
+			{"service", "slow", 201},
+			{"service", "nope", 422},
+			{"admin", "slow", 201},
+			{"admin", "nope", 422},
+		} {
+			before := storedCounts(t, e)
+			body := `{"job_type":"sum","instance":{"values":[1]}`
+			if c.queue != "" {
+				body += `,"queue":"` + c.queue + `"`
+			}
+			body += "}"
+			hdr := http.Header{"Authorization": {"Bearer " + mustLogin(t, e, c.who)}, "Content-Type": {"application/json"}}
+			status, _, b := e.raw("POST", "/executions", strings.NewReader(body), hdr)
+			require.Equal(t, c.status, status, "allow-list %v, %s on queue %q: %s", allow, c.who, c.queue, b)
+			if status != 201 {
+				require.Equal(t, before, storedCounts(t, e), "a refused submit stored something")
+				if status == 422 {
+					require.Contains(t, string(b), `"/queue"`)
+				}
+				continue
+			}
+			var ex api.Execution
+			require.NoError(t, json.Unmarshal(b, &ex))
+			want := c.queue
+			if want == "" {
+				want = "default"
+			}
+			require.Equal(t, want, ex.Queue)
+		}
+	}
+}
+
+// GET /executions/{id}?wait= reads the record once its done subscription
+// is in place: it answers at once for a record the caller may not see
+// (404, however long the wait asked), at the wait's end with the record as
+// it is, and at the execution's end with its terminal record.
+func TestGetExecutionWait(t *testing.T) {
+	e := newEnv(t, envOpts{opts: httpapi.Options{JWTSecret: []byte("0123456789abcdef0123456789abcdef")}})
+	ctx := context.Background()
+	p := e.addUser("waiter", api.RolePlanner)
+	other := e.addUser("other", api.RolePlanner)
+	ex, err := p.c.CreateExecution(ctx, api.ExecutionCreate{JobType: "slow", Instance: json.RawMessage(`{}`)}, 0)
+	require.NoError(t, err)
+
+	// Another planner: 404 without waiting the 5 minutes it asks for.
+	octx, cancel := context.WithTimeout(ctx, patience.Scale(20*time.Second))
+	defer cancel()
+	_, err = other.c.With(client.WithLongPoll(5*time.Minute)).WaitExecution(octx, ex.ID)
+	require.Equal(t, 404, client.StatusCode(err), "%v", err)
+
+	// The wait passes: the record as it is.
+	sctx, scancel := context.WithTimeout(ctx, patience.Scale(time.Second))
+	defer scancel()
+	got, err := p.c.With(client.WithLongPoll(50*time.Millisecond)).WaitExecution(sctx, ex.ID)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.NotNil(t, got, "a long poll that ran out answers the record")
+	require.False(t, got.State.Terminal())
+
+	// Stopped while a long poll waits: the terminal record.
+	done := make(chan *api.Execution, 1)
+	go func() {
+		x, _ := p.c.WaitExecution(ctx, ex.ID)
+		done <- x
+	}()
+	_, err = p.c.StopExecution(ctx, ex.ID)
+	require.NoError(t, err)
+	select {
+	case x := <-done:
+		require.NotNil(t, x)
+		require.Equal(t, "stopped", string(x.State))
+	case <-time.After(patience.Scale(30 * time.Second)):
+		t.Fatal("the long poll did not answer the end")
+	}
+}
+
+// A client that drops a long poll is not a server error: nothing is logged
+// above debug, where "client gone" says what happened.
+func TestDroppedLongPollIsNotAnError(t *testing.T) {
+	var logged logtest.Buffer
+	e := newEnv(t, envOpts{opts: httpapi.Options{Logger: logged.Logger(slog.LevelDebug)}})
+	admin := e.admin()
+	ctx := context.Background()
+	ex, err := admin.c.CreateExecution(ctx, api.ExecutionCreate{JobType: "slow", Instance: json.RawMessage(`{}`)}, 0)
+	require.NoError(t, err)
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	err = admin.c.Do(short, client.Request{Method: "GET", Path: "/executions/" + ex.ID, Query: url.Values{"wait": {"30s"}}}, nil)
+	require.Error(t, err)
+	require.Eventually(t, func() bool { return strings.Contains(logged.String(), "client gone") },
+		patience.Scale(10*time.Second), 10*time.Millisecond, "the dropped poll was not seen: %s", logged.String())
+	require.NotContains(t, logged.String(), "level=ERROR")
+	_, err = admin.c.StopExecution(ctx, ex.ID)
+	require.NoError(t, err)
 }

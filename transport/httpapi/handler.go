@@ -454,3 +454,38 @@ func byPath[T any](r *http.Request, what string, get func(context.Context, strin
 	}
 	return get(r.Context(), id)
 }
+
+// ownedByPath reads the resource the path's {what} names with get and
+// checks that p may see it (404 otherwise) and, when write, change it
+// (403); ids returns its id and owner.
+func ownedByPath[T any](h *handler, r *http.Request, p *Principal, write bool, what string,
+	get func(context.Context, string) (*T, error), ids func(*T) (id, owner string)) (*T, error) {
+	v, err := byPath(r, what, get)
+	if err != nil {
+		return nil, err
+	}
+	id, owner := ids(v)
+	if !h.canSee(p, owner) {
+		return nil, notFoundErr("%s %q not found", what, id)
+	}
+	if write && !h.canChange(p, owner) {
+		return nil, forbidden("%s %q belongs to another user", what, id)
+	}
+	return v, nil
+}
+
+// listOfExecution answers with the list of what list returns for the
+// execution the path names (which p must see), wrapped by wrap.
+func listOfExecution[T, L any](h *handler, w http.ResponseWriter, r *http.Request, p *Principal,
+	list func(context.Context, string) ([]T, error), wrap func(items []T, total int64) L) error {
+	e, err := h.execution(r, p, false)
+	if err != nil {
+		return err
+	}
+	items, err := list(r.Context(), e.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, wrap(items, int64(len(items))))
+	return nil
+}

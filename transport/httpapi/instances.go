@@ -191,17 +191,7 @@ func prefixViolations(err error, prefix, jobType string) error {
 
 // instance loads the {id} instance with the same rules as execution.
 func (h *handler) instance(r *http.Request, p *Principal, write bool) (*job.Instance, error) {
-	in, err := byPath(r, "instance", h.svc.GetInstance)
-	if err != nil {
-		return nil, err
-	}
-	if !h.canSee(p, in.Owner) {
-		return nil, notFoundErr("instance %q not found", in.ID)
-	}
-	if write && !h.canChange(p, in.Owner) {
-		return nil, forbidden("instance %q belongs to another user", in.ID)
-	}
-	return in, nil
+	return ownedByPath(h, r, p, write, "instance", h.svc.GetInstance, func(in *job.Instance) (string, string) { return in.ID, in.Owner })
 }
 
 func (h *handler) listInstances(w http.ResponseWriter, r *http.Request, p *Principal) error {

@@ -46,17 +46,7 @@ func (h *handler) checkInstanceRef(ctx context.Context, p *Principal, id string)
 // schedule loads the {id} schedule and checks that p may see it (and
 // change it when write), as for executions.
 func (h *handler) schedule(r *http.Request, p *Principal, write bool) (*solvekit.Schedule, error) {
-	sc, err := byPath(r, "schedule", h.svc.Schedule)
-	if err != nil {
-		return nil, err
-	}
-	if !h.canSee(p, sc.Owner) {
-		return nil, notFoundErr("schedule %q not found", sc.ID)
-	}
-	if write && !h.canChange(p, sc.Owner) {
-		return nil, forbidden("schedule %q belongs to another user", sc.ID)
-	}
-	return sc, nil
+	return ownedByPath(h, r, p, write, "schedule", h.svc.Schedule, func(sc *solvekit.Schedule) (string, string) { return sc.ID, sc.Owner })
 }
 
 func (h *handler) createSchedule(w http.ResponseWriter, r *http.Request, p *Principal) error {
