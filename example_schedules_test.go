@@ -29,20 +29,6 @@ func reportService(ctx context.Context) *solvekit.Service {
 	return svc
 }
 
-// startWork runs svc.Work until the returned func is called, which
-// panics if Work failed (e.g. its queue server could not start).
-func startWork(ctx context.Context, svc *solvekit.Service) (stop func()) {
-	wctx, cancel := context.WithCancel(ctx)
-	workErr := make(chan error, 1)
-	go func() { workErr <- svc.Work(wctx) }()
-	return func() {
-		cancel()
-		if err := <-workErr; err != nil {
-			panic(err)
-		}
-	}
-}
-
 // Submit with RunIn (or RunAt) stores the execution as scheduled; the
 // scheduler of a process that runs Work queues it when it is due.
 func ExampleService_Submit_runIn() {
@@ -55,7 +41,7 @@ func ExampleService_Submit_runIn() {
 	}
 	fmt.Println(e.State, e.RunAt.Sub(e.CreatedAt).Round(time.Second))
 
-	defer startWork(ctx, svc)() // the scheduler runs in Work
+	defer work(svc)() // the scheduler runs in Work
 	done, err := svc.Wait(ctx, e.ID)
 	if err != nil {
 		panic(err)
@@ -81,7 +67,7 @@ func ExampleService_CreateSchedule() {
 	}
 	fmt.Println(sc.Enabled, sc.CatchUp)
 
-	defer startWork(ctx, svc)() // the scheduler runs in Work
+	defer work(svc)() // the scheduler runs in Work
 	for {
 		es, _, err := svc.List(ctx, solvekit.ListOptions{ScheduleID: sc.ID, State: job.StateSucceeded})
 		if err != nil {

@@ -275,17 +275,13 @@ func (a *app) getCommand() *cobra.Command {
 		Use:   "get ID",
 		Short: "Show an execution",
 		Args:  usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			e, err := c.GetExecution(cmd.Context(), args[0])
+		RunE: a.clientRun(func(ctx context.Context, c *client.Client, args []string) error {
+			e, err := c.GetExecution(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			return a.showExecution(e)
-		},
+		}),
 	}
 }
 
@@ -303,11 +299,8 @@ func (a *app) listCommand() *cobra.Command {
 		Example: `  solvekit list --status running
   solvekit list --job-type mip --since 24h --all --output json`,
 		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.clientRun(func(ctx context.Context, c *client.Client, _ []string) error {
+			var err error
 			f := client.ExecutionFilter{Status: record.State(status), JobType: jobType, InstanceID: instanceID, Owner: owner}
 			if f.Metadata, err = keyValues(meta); err != nil {
 				return err
@@ -321,13 +314,13 @@ func (a *app) listCommand() *cobra.Command {
 			var l *api.ExecutionList
 			if all {
 				l = &api.ExecutionList{Executions: []*api.Execution{}}
-				err = c.EachExecution(cmd.Context(), f, limit, func(e *api.Execution) error {
+				err = c.EachExecution(ctx, f, limit, func(e *api.Execution) error {
 					l.Executions = append(l.Executions, e)
 					return nil
 				})
 				l.TotalEntries = int64(len(l.Executions))
 			} else {
-				l, err = c.ListExecutions(cmd.Context(), f, client.Page{Limit: limit, Token: token})
+				l, err = c.ListExecutions(ctx, f, client.Page{Limit: limit, Token: token})
 			}
 			if err != nil {
 				return err
@@ -339,7 +332,7 @@ func (a *app) listCommand() *cobra.Command {
 				fmt.Fprintf(a.errOut, "%d of %s shown; next page: --page-token %s\n", len(l.Executions), total(l.TotalEntries), l.NextPageToken)
 			}
 			return nil
-		},
+		}),
 	}
 	fl := c.Flags()
 	fl.StringVar(&status, "status", "", "only executions in this state (queued, running, succeeded, failed, stopped, timed_out, invalid)")
@@ -390,17 +383,13 @@ func (a *app) logsCommand() *cobra.Command {
 		Long: `Print an execution's log records; with -f, keep printing them as they are
 written until the execution ends. --output json prints one JSON record a line.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.clientRun(func(ctx context.Context, c *client.Client, args []string) error {
 			if follow {
-				return a.follow(cmd.Context(), c, args[0], true, 0)
+				return a.follow(ctx, c, args[0], true, 0)
 			}
 			after := ""
 			for {
-				p, err := c.ExecutionLog(cmd.Context(), args[0], after, client.Page{Limit: 1000})
+				p, err := c.ExecutionLog(ctx, args[0], after, client.Page{Limit: 1000})
 				if err != nil {
 					return err
 				}
@@ -412,7 +401,7 @@ written until the execution ends. --output json prints one JSON record a line.`,
 				}
 				after = p.Next
 			}
-		},
+		}),
 	}
 	c.Flags().BoolVarP(&follow, "follow", "f", false, "follow the log until the execution ends")
 	return c
@@ -442,12 +431,8 @@ func (a *app) stopCommand() *cobra.Command {
 		Long: `Ask an execution to stop: a queued one stops at once, a running one when its
 job sees the cancellation. --wait waits until it has ended.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			st, err := c.StopExecution(cmd.Context(), args[0])
+		RunE: a.clientRun(func(ctx context.Context, c *client.Client, args []string) error {
+			st, err := c.StopExecution(ctx, args[0])
 			if err != nil {
 				return err
 			}
@@ -456,12 +441,12 @@ job sees the cancellation. --wait waits until it has ended.`,
 					fmt.Fprintf(w, "id:\t%s\nstate:\t%s\nstop requested:\t%v\n", st.ID, st.State, st.CancelRequested)
 				})
 			}
-			e, err := c.WaitExecution(cmd.Context(), args[0])
+			e, err := c.WaitExecution(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			return a.showExecution(e)
-		},
+		}),
 	}
 	c.Flags().BoolVarP(&wait, "wait", "w", false, "wait until the execution has ended")
 	return c
@@ -480,24 +465,21 @@ func (a *app) relaunchCommand() *cobra.Command {
 		Long: `Start a new attempt of a finished execution on the same instance, with its
 config or a new one (--config). --wait and --follow work as for submit.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.clientRun(func(ctx context.Context, c *client.Client, args []string) error {
+			var err error
 			req := client.RelaunchRequest{}
 			if req.Config, err = jsonArg(config); err != nil {
 				return fmt.Errorf("--config: %w", err)
 			}
-			e, err := c.RelaunchExecution(cmd.Context(), args[0], req)
+			e, err := c.RelaunchExecution(ctx, args[0], req)
 			if err != nil {
 				return err
 			}
 			if !wait && !follow {
 				return a.showExecution(e)
 			}
-			return a.await(cmd.Context(), c, e, follow, waitFor)
-		},
+			return a.await(ctx, c, e, follow, waitFor)
+		}),
 	}
 	fl := c.Flags()
 	fl.StringVarP(&config, "config", "c", "", "new config: JSON text, or @FILE")
@@ -513,12 +495,8 @@ func (a *app) solutionCommand() *cobra.Command {
 		Use:   "solution ID",
 		Short: "Print an execution's solution (or its instance, or incumbent) as JSON",
 		Args:  usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			raw, err := c.ExecutionData(cmd.Context(), args[0], part)
+		RunE: a.clientRun(func(ctx context.Context, c *client.Client, args []string) error {
+			raw, err := c.ExecutionData(ctx, args[0], part)
 			if err != nil {
 				return err
 			}
@@ -530,7 +508,7 @@ func (a *app) solutionCommand() *cobra.Command {
 			buf.WriteByte('\n')
 			_, err = a.out.Write(buf.Bytes())
 			return err
-		},
+		}),
 	}
 	c.Flags().StringVar(&part, "part", "", `what to print: "" (the solution), "instance" or "incumbent"`)
 	return c

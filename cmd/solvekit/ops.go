@@ -29,6 +29,24 @@ func (a *app) clientRun(fn func(ctx context.Context, c *client.Client, args []st
 	}
 }
 
+// listCommand is a command without arguments that shows what list
+// answers, in a table that table writes.
+func listCommand[L any](a *app, use, short string, list func(*client.Client, context.Context) (L, error),
+	table func(io.Writer, L)) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: a.clientRun(func(ctx context.Context, c *client.Client, _ []string) error {
+			l, err := list(c, ctx)
+			if err != nil {
+				return err
+			}
+			return a.show(l, func(w io.Writer) { table(w, l) })
+		}),
+	}
+}
+
 func (a *app) jobTypesCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "job-types [NAME]",
@@ -90,18 +108,8 @@ func jobTypeTable(w io.Writer, ts []*api.JobType) {
 }
 
 func (a *app) queuesCommand() *cobra.Command {
-	c := &cobra.Command{
-		Use:   "queues",
-		Short: "List the queues with their task counts",
-		Args:  usageArgs(cobra.NoArgs),
-		RunE: a.clientRun(func(ctx context.Context, c *client.Client, _ []string) error {
-			l, err := c.ListQueues(ctx)
-			if err != nil {
-				return err
-			}
-			return a.show(l, func(w io.Writer) { queueTable(w, l.Queues) })
-		}),
-	}
+	c := listCommand(a, "queues", "List the queues with their task counts", (*client.Client).ListQueues,
+		func(w io.Writer, l *api.QueueList) { queueTable(w, l.Queues) })
 	for _, verb := range []string{"pause", "resume"} {
 		c.AddCommand(&cobra.Command{
 			Use:   verb + " NAME",
@@ -132,44 +140,27 @@ func queueTable(w io.Writer, qs []*api.Queue) {
 }
 
 func (a *app) workersCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "workers",
-		Short: "List the running worker processes",
-		Args:  usageArgs(cobra.NoArgs),
-		RunE: a.clientRun(func(ctx context.Context, c *client.Client, _ []string) error {
-			l, err := c.ListWorkers(ctx)
-			if err != nil {
-				return err
-			}
-			return a.show(l, func(w io.Writer) {
-				fmt.Fprintln(w, "ID\tHOST\tPID\tBUSY\tQUEUES\tSTATUS\tSTARTED")
-				for _, wk := range l.Workers {
-					qs := make([]string, 0, len(wk.Queues))
-					for q, wt := range wk.Queues {
-						qs = append(qs, fmt.Sprintf("%s:%d", q, wt))
-					}
-					sort.Strings(qs)
-					fmt.Fprintf(w, "%s\t%s\t%d\t%d/%d\t%s\t%s\t%s\n", wk.ID, wk.Host, wk.PID, wk.ActiveWorkers, wk.Concurrency,
-						strings.Join(qs, ","), wk.Status, wk.StartedAt.Local().Format(time.DateTime))
+	return listCommand(a, "workers", "List the running worker processes", (*client.Client).ListWorkers,
+		func(w io.Writer, l *api.WorkerList) {
+			fmt.Fprintln(w, "ID\tHOST\tPID\tBUSY\tQUEUES\tSTATUS\tSTARTED")
+			for _, wk := range l.Workers {
+				qs := make([]string, 0, len(wk.Queues))
+				for q, wt := range wk.Queues {
+					qs = append(qs, fmt.Sprintf("%s:%d", q, wt))
 				}
-			})
-		}),
-	}
+				sort.Strings(qs)
+				fmt.Fprintf(w, "%s\t%s\t%d\t%d/%d\t%s\t%s\t%s\n", wk.ID, wk.Host, wk.PID, wk.ActiveWorkers, wk.Concurrency,
+					strings.Join(qs, ","), wk.Status, wk.StartedAt.Local().Format(time.DateTime))
+			}
+		})
 }
 
 func (a *app) usersCommand() *cobra.Command {
-	c := &cobra.Command{
-		Use:   "users",
-		Short: "List built-in user accounts (admin)",
-		Args:  usageArgs(cobra.NoArgs),
-		RunE: a.clientRun(func(ctx context.Context, c *client.Client, _ []string) error {
-			l, err := c.ListUsers(ctx, client.Page{Limit: 1000})
-			if err != nil {
-				return err
-			}
-			return a.show(l, func(w io.Writer) { userTable(w, l.Users) })
-		}),
-	}
+	c := listCommand(a, "users", "List built-in user accounts (admin)",
+		func(c *client.Client, ctx context.Context) (*api.UserList, error) {
+			return c.ListUsers(ctx, client.Page{Limit: 1000})
+		},
+		func(w io.Writer, l *api.UserList) { userTable(w, l.Users) })
 	var req api.UserCreate
 	var role string
 	create := &cobra.Command{
@@ -217,18 +208,11 @@ func (a *app) readSecret() (string, error) {
 }
 
 func (a *app) apiKeysCommand() *cobra.Command {
-	c := &cobra.Command{
-		Use:   "api-keys",
-		Short: "List API keys (yours; an admin's lists everyone's)",
-		Args:  usageArgs(cobra.NoArgs),
-		RunE: a.clientRun(func(ctx context.Context, c *client.Client, _ []string) error {
-			l, err := c.ListAPIKeys(ctx, client.Page{Limit: 1000})
-			if err != nil {
-				return err
-			}
-			return a.show(l, func(w io.Writer) { apiKeyTable(w, l.APIKeys) })
-		}),
-	}
+	c := listCommand(a, "api-keys", "List API keys (yours; an admin's lists everyone's)",
+		func(c *client.Client, ctx context.Context) (*api.APIKeyList, error) {
+			return c.ListAPIKeys(ctx, client.Page{Limit: 1000})
+		},
+		func(w io.Writer, l *api.APIKeyList) { apiKeyTable(w, l.APIKeys) })
 	var req api.APIKeyCreate
 	create := &cobra.Command{
 		Use:   "create",
