@@ -62,13 +62,7 @@ func CheckTags(pointer string, tags []string) ([]string, error) {
 // do not route executions; see WithRequiredTags. A malformed tag is
 // reported when the definition is registered.
 func WithTags(tags ...string) Option {
-	return func(d *Definition) {
-		out, err := CheckTags("/tags", tags)
-		if err != nil && d.err == nil {
-			d.err = fmt.Errorf("job %q: %w", d.Name, err)
-		}
-		d.Tags = out
-	}
+	return tagOption("/tags", tags, func(d *Definition, t []string) { d.Tags = t })
 }
 
 // WithRequiredTags makes every execution of the job type run only on a
@@ -77,11 +71,18 @@ func WithTags(tags ...string) Option {
 // (Definition.RequiredTags). A malformed tag is reported when the
 // definition is registered.
 func WithRequiredTags(tags ...string) Option {
+	return tagOption("/require_tags", tags, func(d *Definition, t []string) { d.RequiredTags = t })
+}
+
+// tagOption is an Option that checks tags (a malformed one, at pointer,
+// is reported when the definition is registered) and stores them with
+// set.
+func tagOption(pointer string, tags []string, set func(*Definition, []string)) Option {
 	return func(d *Definition) {
-		out, err := CheckTags("/require_tags", tags)
+		out, err := CheckTags(pointer, tags)
 		if err != nil && d.err == nil {
 			d.err = fmt.Errorf("job %q: %w", d.Name, err)
 		}
-		d.RequiredTags = out
+		set(d, out)
 	}
 }

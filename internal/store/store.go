@@ -32,7 +32,7 @@ func script(name string) *redis.Script {
 		panic(err)
 	}
 	src := string(b)
-	for _, lib := range []struct{ call, file string }{{"ensure_events(", "events"}, {"ix_", "index"}, {"write_task(", "task"}, {"cb_due(", "callbacks"}, {"create_one(", "create"}} {
+	for _, lib := range []struct{ call, file string }{{"ensure_events(", "events"}, {"ix_", "index"}, {"write_task(", "task"}, {"cb_due(", "callbacks"}, {"create_one(", "create"}, {"sched_next(", "schedules"}} {
 		if strings.Contains(src, lib.call) {
 			l, err := luaFS.ReadFile("lua/lib/" + lib.file + ".lua")
 			if err != nil {

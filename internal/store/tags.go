@@ -275,16 +275,28 @@ func (s *Store) TaggedPage(ctx context.Context, t string, limit int, token strin
 	}
 	out := &TaggedListing{}
 	all := windowOf(time.Time{}, time.Time{})
-	if kind == "x" {
-		r, err := s.fetch(ctx, query{sets: []string{s.k.ixTag(t)}, w: all, from: from, n: limit})
+	// read adds up to n records of index set, from from on, of kind what;
+	// when the index has more, out.Next points past them (prefix names the
+	// index).
+	read := func(set, what, prefix string, from *pos, n int) (more bool, err error) {
+		r, err := s.fetch(ctx, query{sets: []string{set}, w: all, from: from, n: n})
 		if err != nil {
-			return nil, fmt.Errorf("store: tagged: %w", err)
+			return false, fmt.Errorf("store: tagged: %w", err)
 		}
 		for _, p := range r.ps {
-			out.Items = append(out.Items, Tagged{Kind: "execution", ID: p.id})
+			out.Items = append(out.Items, Tagged{Kind: what, ID: p.id})
 		}
 		if r.more {
-			out.Next = "x." + r.ps[len(r.ps)-1].token()
+			out.Next = prefix + "." + r.ps[len(r.ps)-1].token()
+		}
+		return r.more, nil
+	}
+	if kind == "x" {
+		more, err := read(s.k.ixTag(t), "execution", "x", from, limit)
+		if err != nil {
+			return nil, err
+		}
+		if more {
 			return out, nil
 		}
 		kind, from = "i", nil
@@ -298,15 +310,8 @@ func (s *Store) TaggedPage(ctx context.Context, t string, limit int, token strin
 		}
 		return out, nil
 	}
-	r, err := s.fetch(ctx, query{sets: []string{s.k.ixInstTag(t)}, w: all, from: from, n: n})
-	if err != nil {
-		return nil, fmt.Errorf("store: tagged: %w", err)
-	}
-	for _, p := range r.ps {
-		out.Items = append(out.Items, Tagged{Kind: "instance", ID: p.id})
-	}
-	if r.more {
-		out.Next = "i." + r.ps[len(r.ps)-1].token()
+	if _, err := read(s.k.ixInstTag(t), "instance", "i", from, n); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

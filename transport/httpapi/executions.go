@@ -426,11 +426,7 @@ func (h *handler) patchExecution(w http.ResponseWriter, r *http.Request, p *Prin
 }
 
 func (h *handler) deleteExecution(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	e, err := h.execution(r, p, true)
-	if err != nil {
-		return err
-	}
-	return noContent(w, h.svc.Delete(r.Context(), e.ID))
+	return deleteOwned(w, r, p, h.execution, func(e *job.Execution) string { return e.ID }, h.svc.Delete)
 }
 
 func (h *handler) cleanupExecutions(w http.ResponseWriter, r *http.Request, _ *Principal) error {

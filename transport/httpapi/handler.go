@@ -474,6 +474,17 @@ func ownedByPath[T any](h *handler, r *http.Request, p *Principal, write bool, w
 	return v, nil
 }
 
+// deleteOwned answers a DELETE: load reads the resource the path names
+// (checking that p may change it) and remove removes it by its id.
+func deleteOwned[T any](w http.ResponseWriter, r *http.Request, p *Principal, load func(*http.Request, *Principal, bool) (*T, error),
+	id func(*T) string, remove func(context.Context, string) error) error {
+	v, err := load(r, p, true)
+	if err != nil {
+		return err
+	}
+	return noContent(w, remove(r.Context(), id(v)))
+}
+
 // listOfExecution answers with the list of what list returns for the
 // execution the path names (which p must see), wrapped by wrap.
 func listOfExecution[T, L any](h *handler, w http.ResponseWriter, r *http.Request, p *Principal,

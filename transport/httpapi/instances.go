@@ -272,11 +272,7 @@ func deref(s *string) string {
 }
 
 func (h *handler) deleteInstance(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	in, err := h.instance(r, p, true)
-	if err != nil {
-		return err
-	}
-	return noContent(w, h.svc.DeleteInstance(r.Context(), in.ID))
+	return deleteOwned(w, r, p, h.instance, func(in *job.Instance) string { return in.ID }, h.svc.DeleteInstance)
 }
 
 func (h *handler) checkInstance(w http.ResponseWriter, r *http.Request, p *Principal) error {

@@ -161,9 +161,5 @@ func (h *handler) patchSchedule(w http.ResponseWriter, r *http.Request, p *Princ
 }
 
 func (h *handler) deleteSchedule(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	sc, err := h.schedule(r, p, true)
-	if err != nil {
-		return err
-	}
-	return noContent(w, h.svc.DeleteSchedule(r.Context(), sc.ID))
+	return deleteOwned(w, r, p, h.schedule, func(sc *solvekit.Schedule) string { return sc.ID }, h.svc.DeleteSchedule)
 }

@@ -6,13 +6,7 @@
 -- fire), ARGV[5] last execution id, ARGV[6] last error ("" for none).
 -- Returns 1 when moved, 0 otherwise.
 if redis.call('HGET', KEYS[1], 'next_run') ~= ARGV[2] then return 0 end
-if ARGV[3] == '' then
-  redis.call('HDEL', KEYS[1], 'next_run')
-  redis.call('ZREM', KEYS[2], ARGV[1])
-else
-  redis.call('HSET', KEYS[1], 'next_run', ARGV[3])
-  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-end
+sched_next(KEYS[1], KEYS[2], ARGV[1], ARGV[3])
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[1], 'last_run', ARGV[4], 'last_execution_id', ARGV[5])
 end

@@ -15,11 +15,5 @@ if ARGV[5] == 'c' then
 end
 redis.call('HSET', KEYS[1], 'def', ARGV[2])
 if ARGV[6] == '1' and redis.call('HEXISTS', KEYS[1], 'next_run') == 1 then return 1 end
-if ARGV[3] == '' then
-  redis.call('HDEL', KEYS[1], 'next_run')
-  redis.call('ZREM', KEYS[3], ARGV[1])
-else
-  redis.call('HSET', KEYS[1], 'next_run', ARGV[3])
-  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-end
+sched_next(KEYS[1], KEYS[3], ARGV[1], ARGV[3])
 return 1
