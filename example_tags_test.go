@@ -45,7 +45,7 @@ func ExampleConfig_workerTags() {
 // and remove one from everything.
 func ExampleService_Tags() {
 	ctx := context.Background()
-	svc := scaleService(ctx)
+	svc := newService(ctx, scaleJob())
 	defer svc.Close()
 	var ids []string
 	for i := 1; i <= 3; i++ {

@@ -126,6 +126,18 @@ func ExampleService_Cancel() {
 // quiet is a logger that discards the service's own logs in examples.
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
+// newService is a Service on the embedded Redis with the job types defs.
+func newService(ctx context.Context, defs ...*job.Definition) *solvekit.Service {
+	svc, err := solvekit.New(ctx, solvekit.Config{Logger: quiet()})
+	if err != nil {
+		panic(err)
+	}
+	if err := svc.Register(defs...); err != nil {
+		panic(err)
+	}
+	return svc
+}
+
 // work runs a worker until the returned stop is called.
 func work(svc *solvekit.Service) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
