@@ -809,25 +809,20 @@ func TestKill9WorkerRequeues(t *testing.T) {
 	b := setup(t, setupOpts{noWork: true, defs: []*job.Definition{slowJob("submitter")}})
 	ctx := context.Background()
 	a, e := slowOnWorkerA(t, b)
-	require.Eventually(t, func() bool { // mid-job: an incumbent is in
-		got, err := b.svc.Get(ctx, e.ID)
-		require.NoError(t, err)
-		return got.Objective != nil
-	}, patience.Scale(10*time.Second), 20*time.Millisecond, "worker-a published no incumbent")
+	waitUntil(t, b.svc, e.ID, 10*time.Second, func(got *job.Execution) bool { return got.Objective != nil }, // mid-job
+		"worker-a published no incumbent")
 	startWorker(t, b.url, "worker-b")
 	a.kill9(t)
 	killed := time.Now()
 
 	var rerun time.Duration
-	require.Eventually(t, func() bool {
-		got, err := b.svc.Get(ctx, e.ID)
-		require.NoError(t, err)
+	waitUntil(t, b.svc, e.ID, 20*time.Second, func(got *job.Execution) bool {
 		if got.State == job.StateRunning && got.Attempt == 2 {
 			rerun = time.Since(killed)
 			return true
 		}
 		return false
-	}, patience.Scale(20*time.Second), 20*time.Millisecond, "execution was not re-run after the kill")
+	}, "execution was not re-run after the kill")
 	t.Logf("re-run started %s after kill -9", rerun.Round(time.Millisecond))
 	require.Equal(t, "worker-b", waitState(t, b, e.ID, job.StateRunning).Worker)
 
@@ -875,13 +870,8 @@ func TestKill9RetiresDeadTask(t *testing.T) {
 
 	_, err := in.GetTaskInfo("default", e.ID+":1")
 	require.True(t, errors.Is(err, asynq.ErrTaskNotFound), "the dead attempt's task is still there: %v", err)
-	require.Eventually(t, func() bool {
-		info, err := in.GetQueueInfo("default")
-		require.NoError(t, err)
-		return info.Active == 0 && info.Pending == 0 && info.Processed == 2
-	}, 10*time.Second, 10*time.Millisecond, "asynq still holds a task, or did not count both as processed")
-	info, err := in.GetQueueInfo("default")
-	require.NoError(t, err)
+	info := waitQueue(t, in, patience.Scale(10*time.Second), "asynq still holds a task, or did not count both as processed",
+		func(info *asynq.QueueInfo) bool { return info.Active == 0 && info.Pending == 0 && info.Processed == 2 })
 	require.Zero(t, info.Failed)
 	require.Zero(t, info.Retry)
 	require.Zero(t, info.Archived)
@@ -959,22 +949,16 @@ func TestLostAttemptTaskRetired(t *testing.T) {
 	require.Equal(t, []string{"queued", "running", "lost", "queued", "running", "succeeded"}, statuses(t, b, e.ID))
 
 	in := solvekit.InspectorOf(b.svc)
-	require.Eventually(t, func() bool {
-		info, err := in.GetQueueInfo("default")
-		require.NoError(t, err)
-		return info.Pending == 0
-	}, 10*time.Second, 10*time.Millisecond)
+	waitQueue(t, in, patience.Scale(10*time.Second), "asynq still has a pending task",
+		func(info *asynq.QueueInfo) bool { return info.Pending == 0 })
 	_, err = in.GetTaskInfo("default", e.ID+":1")
 	require.True(t, errors.Is(err, asynq.ErrTaskNotFound), "the lost attempt's task is still there: %v", err)
 	info, err := in.GetQueueInfo("default")
 	require.NoError(t, err)
 	require.Zero(t, info.Active, "a phantom active task")
 	require.Zero(t, b.rdb.ZCard(ctx, "asynq:{default}:lease").Val(), "a lease left for the recoverer")
-	require.Eventually(t, func() bool {
-		info, err := in.GetQueueInfo("default")
-		require.NoError(t, err)
-		return info.Processed == 2
-	}, 10*time.Second, 10*time.Millisecond, "both attempts' tasks are processed")
+	waitQueue(t, in, patience.Scale(10*time.Second), "both attempts' tasks are processed",
+		func(info *asynq.QueueInfo) bool { return info.Processed == 2 })
 
 	// The old attempt's job returns at last: its finish is ignored.
 	release <- struct{}{}
@@ -1251,14 +1235,8 @@ func statuses(t *testing.T, b *bundle, id string) []string {
 // failure counted.
 func requireQueueClean(t *testing.T, b *bundle) {
 	t.Helper()
-	in := solvekit.InspectorOf(b.svc)
-	require.Eventually(t, func() bool {
-		info, err := in.GetQueueInfo("default")
-		require.NoError(t, err)
-		return info.Active == 0 && info.Pending == 0
-	}, 10*time.Second, 10*time.Millisecond, "asynq still holds tasks")
-	info, err := in.GetQueueInfo("default")
-	require.NoError(t, err)
+	info := waitQueue(t, solvekit.InspectorOf(b.svc), patience.Scale(10*time.Second), "asynq still holds tasks",
+		func(info *asynq.QueueInfo) bool { return info.Active == 0 && info.Pending == 0 })
 	require.Zero(t, info.Retry, "tasks waiting for an asynq retry")
 	require.Zero(t, info.Archived, "tasks archived by asynq")
 	require.Zero(t, info.Failed, "failures counted by asynq")
@@ -1382,12 +1360,8 @@ func TestTaskPathReachesRedis(t *testing.T) {
 		e, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "sum", Instance: json.RawMessage(`{"values":[1,2]}`)})
 		require.NoError(t, err)
 		require.Equal(t, job.StateSucceeded, waitFor(t, b, e.ID, 10*time.Second).State)
-		in := solvekit.InspectorOf(b.svc)
-		require.Eventually(t, func() bool {
-			info, err := in.GetQueueInfo("default")
-			require.NoError(t, err)
-			return info.Processed == 1 && info.Active == 0
-		}, patience.Scale(10*time.Second), 10*time.Millisecond, "asynq did not count the task processed")
+		waitQueue(t, solvekit.InspectorOf(b.svc), patience.Scale(10*time.Second), "asynq did not count the task processed",
+			func(info *asynq.QueueInfo) bool { return info.Processed == 1 && info.Active == 0 })
 		want := int64(0)
 		if public {
 			want = 1
@@ -1399,19 +1373,30 @@ func TestTaskPathReachesRedis(t *testing.T) {
 	}
 }
 
-// requireAsynqClean waits until asynq's Inspector shows nothing active,
-// pending, scheduled or waiting for a retry on the default queue, then
-// checks that it counted processed tasks in all and archived none. It
-// returns the queue's info.
-func requireAsynqClean(t *testing.T, in *asynq.Inspector, processed int, within time.Duration) *asynq.QueueInfo {
+// waitQueue waits up to within until asynq's Inspector shows the default
+// queue as done accepts (failing t with msg otherwise), and returns that
+// info.
+func waitQueue(t *testing.T, in *asynq.Inspector, within time.Duration, msg string, done func(*asynq.QueueInfo) bool) *asynq.QueueInfo {
 	t.Helper()
 	var info *asynq.QueueInfo
 	require.Eventually(t, func() bool {
 		var err error
 		info, err = in.GetQueueInfo("default")
 		require.NoError(t, err)
+		return done(info)
+	}, within, 10*time.Millisecond, msg)
+	return info
+}
+
+// requireAsynqClean waits until asynq's Inspector shows nothing active,
+// pending, scheduled or waiting for a retry on the default queue, then
+// checks that it counted processed tasks in all and archived none. It
+// returns the queue's info.
+func requireAsynqClean(t *testing.T, in *asynq.Inspector, processed int, within time.Duration) *asynq.QueueInfo {
+	t.Helper()
+	info := waitQueue(t, in, patience.Scale(within), "asynq still holds tasks", func(info *asynq.QueueInfo) bool {
 		return info.Active == 0 && info.Pending == 0 && info.Scheduled == 0 && info.Retry == 0
-	}, patience.Scale(within), 20*time.Millisecond, "asynq still holds tasks")
+	})
 	require.Equal(t, processed, info.Processed, "%+v", info)
 	require.Zero(t, info.Archived)
 	require.Zero(t, info.Completed)

@@ -825,14 +825,9 @@ func cbConfig() solvekit.Config {
 // pending and returns the record.
 func waitCallback(t *testing.T, svc *solvekit.Service, id string) *job.Execution {
 	t.Helper()
-	var e *job.Execution
-	require.Eventually(t, func() bool {
-		var err error
-		e, err = svc.Get(context.Background(), id)
-		require.NoError(t, err)
+	return waitUntil(t, svc, id, 20*time.Second, func(e *job.Execution) bool {
 		return e.CallbackState == job.CallbackDelivered || e.CallbackState == job.CallbackFailed
-	}, patience.Scale(20*time.Second), 10*time.Millisecond, "callback of %s still pending", id)
-	return e
+	}, "callback of %s still pending", id)
 }
 
 // callbackRun runs a sum execution whose result_url is rcv's, on a

@@ -41,14 +41,7 @@ func improver(name string, opts ...job.Option) *job.Definition {
 
 func waitState(t *testing.T, b *bundle, id string, st job.State) *job.Execution {
 	t.Helper()
-	var e *job.Execution
-	require.Eventually(t, func() bool {
-		var err error
-		e, err = b.svc.Get(context.Background(), id)
-		require.NoError(t, err)
-		return e.State == st
-	}, patience.Scale(10*time.Second), 5*time.Millisecond, "execution never reached %s", st)
-	return e
+	return waitUntil(t, b.svc, id, 10*time.Second, func(e *job.Execution) bool { return e.State == st }, "execution never reached %s", st)
 }
 
 func TestCancelRunningKeepsIncumbent(t *testing.T) {

@@ -121,3 +121,19 @@ func waitFor(t *testing.T, b *bundle, id string, within time.Duration) *job.Exec
 	require.NoError(t, err, "execution %s did not finish within %s (last: %+v)", id, within, e)
 	return e
 }
+
+// waitUntil waits until execution id, read from svc, satisfies ok, and
+// returns it; within is what that takes on an idle machine, stretched by
+// patience.Scale.
+func waitUntil(t *testing.T, svc *solvekit.Service, id string, within time.Duration, ok func(*job.Execution) bool,
+	msgAndArgs ...any) *job.Execution {
+	t.Helper()
+	var e *job.Execution
+	require.Eventually(t, func() bool {
+		var err error
+		e, err = svc.Get(context.Background(), id)
+		require.NoError(t, err)
+		return ok(e)
+	}, patience.Scale(within), 10*time.Millisecond, msgAndArgs...)
+	return e
+}
