@@ -93,6 +93,12 @@ var dashFuncs = template.FuncMap{
 		return ""
 	},
 	"percent": func(f float64) string { return strconv.FormatFloat(f*100, 'f', 0, 64) },
+	// pauseArgs are the pause/resume button's: the page (for its CSRF
+	// token), the thing's URL, whether it is paused, its name, and the
+	// page to come back to.
+	"pauseArgs": func(page *dashPage, action string, paused bool, name, back string) map[string]any {
+		return map[string]any{"Page": page, "Action": action, "Paused": paused, "Name": name, "Back": back}
+	},
 }
 
 func newDashboard() (*dashboard, error) {
@@ -102,7 +108,7 @@ func newDashboard() (*dashboard, error) {
 		return nil, err
 	}
 	d.static = static
-	for _, name := range []string{"login", "executions", "execution", "message", "jobtypes", "jobtype", "queues"} {
+	for _, name := range []string{"login", "executions", "execution", "message", "jobtypes", "jobtype", "queues", "workers", "users"} {
 		t, err := template.New(name).Funcs(dashFuncs).ParseFS(dashboardFiles, "dashboard/layout.html", "dashboard/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("httpapi: dashboard template %s: %w", name, err)
@@ -147,6 +153,12 @@ func (h *handler) mountDashboard() error {
 	h.mux.Handle("GET /ui/jobTypes/{name}", page(h.dashJobType))
 	h.mux.Handle("POST /ui/jobTypes/{name}/submit", post(h.dashSubmit))
 	h.mux.Handle("GET /ui/queues", page(h.dashQueues))
+	h.mux.Handle("POST /ui/jobTypes/{name}/pause", post(h.dashPause("job types", true)))
+	h.mux.Handle("POST /ui/jobTypes/{name}/resume", post(h.dashPause("job types", false)))
+	h.mux.Handle("POST /ui/queues/{name}/pause", post(h.dashPause("queues", true)))
+	h.mux.Handle("POST /ui/queues/{name}/resume", post(h.dashPause("queues", false)))
+	h.mux.Handle("GET /ui/workers", page(h.dashWorkers))
+	h.mux.Handle("GET /ui/users", page(h.dashUsers))
 	h.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		h.dashMessage(w, r, nil, http.StatusNotFound, "Not found", "No dashboard page at "+r.URL.Path+".")
 	})
@@ -303,8 +315,10 @@ type dashPage struct {
 	CSRF      string
 	CanWrite  bool
 	CanLogout bool
-	// CanOps shows the queues page's link (admin, service).
+	// CanOps shows the queues and workers pages' links (admin, service).
 	CanOps bool
+	// CanAdmin shows the users page's link and the pause buttons.
+	CanAdmin bool
 	Data   any
 }
 
@@ -316,6 +330,7 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, p *Principal, s
 		pg.CanWrite = accWrite.allows(p.Role)
 		pg.CanLogout = p.Source == "jwt"
 		pg.CanOps = accOps.allows(p.Role)
+		pg.CanAdmin = accAdmin.allows(p.Role)
 	}
 	pg.CSRF = csrfToken(h.csrfSeed(w, r), id)
 	var buf bytes.Buffer
