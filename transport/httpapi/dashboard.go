@@ -319,7 +319,7 @@ type dashPage struct {
 	CanOps bool
 	// CanAdmin shows the users page's link and the pause buttons.
 	CanAdmin bool
-	Data   any
+	Data     any
 }
 
 func (h *handler) render(w http.ResponseWriter, r *http.Request, p *Principal, status int, name, title string, data any) {
