@@ -571,6 +571,13 @@ type dashExecutionData struct {
 	ExecutionURL   string
 	StopAction     string
 	RelaunchAction string
+	// The relaunch form's config editor: the config shown (the
+	// execution's, or what was typed), the job type's config schema (for
+	// the page's own check), and the server's verdict on a refused one.
+	RelaunchConfig     string
+	ConfigSchema       string
+	RelaunchError      string
+	RelaunchViolations []job.Violation
 }
 
 type dashKV struct {
@@ -583,12 +590,27 @@ func (h *handler) dashExecution(w http.ResponseWriter, r *http.Request, p *Princ
 	if err != nil {
 		return err
 	}
+	return h.renderExecution(w, r, p, e, http.StatusOK, nil)
+}
+
+// renderExecution renders the execution page; relaunch, when not nil,
+// carries a refused relaunch form (config, error, violations).
+func (h *handler) renderExecution(w http.ResponseWriter, r *http.Request, p *Principal, e *job.Execution, status int, relaunch *dashExecutionData) error {
 	ctx := r.Context()
 	base := h.uiBase(r)
 	self := base + "/executions/" + e.ID
 	d := &dashExecutionData{E: e, ExecutionsURL: base + "/executions", ExecutionURL: self, LogURL: self + "/log",
 		SolutionURL: self + "/solution.json", InstanceURL: self + "/instance.json",
 		StopAction: self + "/stop", RelaunchAction: self + "/relaunch"}
+	if relaunch != nil {
+		d.RelaunchConfig, d.RelaunchError, d.RelaunchViolations = relaunch.RelaunchConfig, relaunch.RelaunchError, relaunch.RelaunchViolations
+	} else if len(e.Config) > 0 {
+		d.RelaunchConfig, _ = prettyJSON(e.Config)
+	}
+	if t, err := h.svc.Registry().Lookup(e.JobType); err == nil {
+		d.ConfigSchema = schemaText(h.jobTypeDetail(t).ConfigSchema)
+	}
+	var err error
 	write := accWrite.allows(p.Role) && h.canChange(p, e.Owner)
 	d.CanStop = write && !e.State.Terminal()
 	d.CanRelaunch = write && e.State.Terminal()
@@ -625,7 +647,7 @@ func (h *handler) dashExecution(w http.ResponseWriter, r *http.Request, p *Princ
 	if e.Name != "" {
 		title = e.Name
 	}
-	h.render(w, r, p, http.StatusOK, "execution", title, d)
+	h.render(w, r, p, status, "execution", title, d)
 	return nil
 }
 
@@ -788,13 +810,33 @@ func (h *handler) dashStop(w http.ResponseWriter, r *http.Request, p *Principal)
 	return nil
 }
 
+// dashRelaunch relaunches a finished execution, with the config typed in
+// the page's editor when there is one (checked against the job type's
+// config schema by Service.Relaunch, as POST /executions/{id}/relaunch
+// does), else with its config. A refused config shows the page again
+// with the violations and what was typed.
 func (h *handler) dashRelaunch(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	e, err := h.execution(r, p, true)
 	if err != nil {
 		return err
 	}
-	if _, err := h.svc.Relaunch(r.Context(), e.ID, solvekit.RelaunchRequest{}); err != nil {
-		return err
+	req := solvekit.RelaunchRequest{}
+	typed := r.PostFormValue("config")
+	if c := strings.TrimSpace(typed); c != "" {
+		if !json.Valid([]byte(c)) {
+			return h.renderExecution(w, r, p, e, http.StatusBadRequest, &dashExecutionData{RelaunchConfig: typed,
+				RelaunchError: "The config is not valid JSON.",
+				RelaunchViolations: []job.Violation{{Pointer: "/config", Keyword: "format", Message: "the config must be JSON (or left empty)"}}})
+		}
+		req.Config = json.RawMessage(c)
+	}
+	if _, err := h.svc.Relaunch(r.Context(), e.ID, req); err != nil {
+		je, ok := errors.AsType[*job.Error](err)
+		if !ok || StatusOf(je.Code) >= 500 || je.Code == job.CodeNotFound {
+			return err
+		}
+		return h.renderExecution(w, r, p, e, StatusOf(je.Code), &dashExecutionData{RelaunchConfig: typed,
+			RelaunchError: je.Message, RelaunchViolations: je.Violations})
 	}
 	http.Redirect(w, r, h.uiBase(r)+"/executions/"+e.ID, http.StatusSeeOther)
 	return nil

@@ -256,6 +256,15 @@ func TestDashboardBrowser(t *testing.T) {
 	c.nav("/ui/jobTypes")
 	c.shot("job-types")
 	c.navigate("open the tour job type", 200, chromedp.Click(chromedp.CSS(`a[href="/ui/jobTypes/tour"]`)))
+	// The page checks the instance against the schema before sending it.
+	c.run("submit an instance the schema refuses", chromedp.WaitVisible(chromedp.ID("s-instance")),
+		chromedp.SetValue(chromedp.ID("s-instance"), `{"cities": ["Lyon"], "speed": 3}`), chromedp.Click(chromedp.ID("submit")))
+	c.waitJS("the form's own check", `!document.getElementById("s-errors").hidden`)
+	errs := eval[string](c, `document.getElementById("s-errors").textContent`)
+	require.Contains(t, errs, "/instance/cities minItems")
+	require.Contains(t, errs, "/instance/speed additionalProperties")
+	require.Equal(t, "/ui/jobTypes/tour", eval[string](c, `location.pathname`), "nothing sent")
+	c.shot("job-type-invalid")
 	c.run("fill the submit form", chromedp.WaitVisible(chromedp.ID("s-instance")),
 		chromedp.SetValue(chromedp.ID("s-name"), "five cities"),
 		chromedp.SetValue(chromedp.ID("s-instance"), `{"cities": ["Lyon", "Paris", "Lille", "Nantes", "Nice"]}`))
@@ -313,6 +322,18 @@ func TestDashboardBrowser(t *testing.T) {
 	c.shot("executions")
 	c.nav("/ui/queues")
 	c.shot("queues")
+	c.nav("/ui/workers")
+	c.run("the workers table", chromedp.WaitVisible(chromedp.CSS("table.workers")))
+	c.shot("workers")
+	c.nav("/ui/users")
+	c.shot("users")
+	// A phone's width: the layout reflows to one column.
+	c.run("a phone's viewport", chromedp.EmulateViewport(390, 844))
+	c.nav(path)
+	c.run("the chart", chromedp.WaitVisible(chromedp.ID("incumbent-chart")))
+	require.LessOrEqual(t, eval[int](c, `document.documentElement.scrollWidth`), 400, "no sideways scrolling on a phone")
+	c.shot("execution-phone")
+	c.run("a laptop's viewport", chromedp.EmulateViewport(1280, 900))
 
 	// A viewer, in a browser context of its own (its own cookies): no
 	// Stop button, and a post made anyway (with the viewer's valid CSRF

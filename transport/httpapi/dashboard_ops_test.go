@@ -1,14 +1,19 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/solvekit/solvekit/internal/patience"
 	"github.com/solvekit/solvekit/internal/servicetest"
 	"github.com/solvekit/solvekit/job"
 	"github.com/solvekit/solvekit/transport/api"
@@ -109,4 +114,84 @@ func TestDashboardOps(t *testing.T) {
 	_, page = vb.get("/ui/queues")
 	resp, _ = vb.post("/ui/queues/slow/pause", url.Values{"csrf": {csrfOf(t, page)}})
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+}
+
+// postMultipart posts a multipart form with one file.
+func (b *browser) postMultipart(path string, fields map[string]string, fileField, fileName, content string) (*http.Response, string) {
+	b.t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for k, v := range fields {
+		require.NoError(b.t, mw.WriteField(k, v))
+	}
+	fw, err := mw.CreateFormFile(fileField, fileName)
+	require.NoError(b.t, err)
+	_, err = io.WriteString(fw, content)
+	require.NoError(b.t, err)
+	require.NoError(b.t, mw.Close())
+	resp, err := b.c.Post(b.base+path, mw.FormDataContentType(), &body)
+	require.NoError(b.t, err)
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	require.NoError(b.t, err)
+	return resp, string(out)
+}
+
+// TestDashboardUploadAndRelaunchConfig: the submit form takes the
+// instance as an uploaded file, and the relaunch form's config editor is
+// checked against the job type's config schema on the server.
+func TestDashboardUploadAndRelaunchConfig(t *testing.T) {
+	e := newEnv(t, envOpts{opts: httpapi.Options{Dashboard: true}})
+	b := newBrowser(t, e.srv.URL)
+	b.login("admin", "admin-password")
+	_, page := b.get("/ui/jobTypes/sum")
+	require.Contains(t, page, `enctype="multipart/form-data"`)
+	require.Contains(t, page, `data-schema="{`, "the schema for the page's own check")
+	token := csrfOf(t, page)
+
+	// A file that is not JSON: 400 naming it; a file against the schema:
+	// 422 with the pointer; a good file: 303 (the textarea is ignored).
+	resp, page := b.postMultipart("/ui/jobTypes/sum/submit", map[string]string{"csrf": token, "instance": `{}`}, "instance_file", "bad.json", `{"values":`)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, page, `the uploaded file &#34;bad.json&#34; is not JSON`)
+	resp, page = b.postMultipart("/ui/jobTypes/sum/submit", map[string]string{"csrf": token}, "instance_file", "neg.json", `{"values":[-1]}`)
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+	require.Contains(t, page, "<code>/instance/values/0</code>")
+	resp, _ = b.postMultipart("/ui/jobTypes/sum/submit", map[string]string{"csrf": token, "instance": `not json`, "config": `{"scale":2}`}, "instance_file", "ok.json", `{"values":[1,2,3]}`)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	loc := resp.Header.Get("Location")
+	id := loc[strings.LastIndex(loc, "/")+1:]
+	done := servicetest.Wait(t, e.svc, id, 30*time.Second)
+	require.Equal(t, job.StateSucceeded, done.State)
+	require.JSONEq(t, `{"scale":2}`, string(done.Config))
+	// Without the CSRF token a multipart post is refused too.
+	resp, _ = b.postMultipart("/ui/jobTypes/sum/submit", nil, "instance_file", "ok.json", `{"values":[1]}`)
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+
+	// Relaunch with a config the schema refuses: 422, the violations and
+	// what was typed; nothing relaunched.
+	_, page = b.get("/ui/executions/" + id)
+	require.Contains(t, page, `id="r-config"`)
+	require.Contains(t, page, `&#34;scale&#34;: 2`, "the editor starts from the execution's config")
+	resp, page = b.post("/ui/executions/"+id+"/relaunch", url.Values{"csrf": {token}, "config": {`{"scale":"big"}`}})
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+	require.Contains(t, page, "<code>/config/scale</code>")
+	require.Contains(t, page, `{&#34;scale&#34;:&#34;big&#34;}`)
+	require.Contains(t, page, `id="relaunch-editor" open`)
+	resp, page = b.post("/ui/executions/"+id+"/relaunch", url.Values{"csrf": {token}, "config": {`{"scale":`}})
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, page, "the config must be JSON")
+	got, err := e.svc.Get(context.Background(), id)
+	require.NoError(t, err)
+	require.Equal(t, 1, got.Attempt)
+	// A good one relaunches with it.
+	resp, _ = b.post("/ui/executions/"+id+"/relaunch", url.Values{"csrf": {token}, "config": {`{"scale":3}`}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Eventually(t, func() bool {
+		got, err := e.svc.Get(context.Background(), id)
+		return err == nil && got.Attempt == 2 && got.State == job.StateSucceeded
+	}, patience.Scale(30*time.Second), 20*time.Millisecond)
+	got, err = e.svc.Get(context.Background(), id)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"scale":3}`, string(got.Config))
 }
