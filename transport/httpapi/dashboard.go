@@ -825,7 +825,7 @@ func (h *handler) dashRelaunch(w http.ResponseWriter, r *http.Request, p *Princi
 	if c := strings.TrimSpace(typed); c != "" {
 		if !json.Valid([]byte(c)) {
 			return h.renderExecution(w, r, p, e, http.StatusBadRequest, &dashExecutionData{RelaunchConfig: typed,
-				RelaunchError: "The config is not valid JSON.",
+				RelaunchError:      "The config is not valid JSON.",
 				RelaunchViolations: []job.Violation{{Pointer: "/config", Keyword: "format", Message: "the config must be JSON (or left empty)"}}})
 		}
 		req.Config = json.RawMessage(c)
