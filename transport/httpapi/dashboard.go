@@ -460,10 +460,16 @@ type dashStateCount struct {
 }
 
 type dashExecutionsData struct {
-	Counts     []dashStateCount
-	JobTypes   []string
-	State      string
-	JobType    string
+	Counts   []dashStateCount
+	JobTypes []string
+	State    string
+	JobType  string
+	// Owner, CreatedAfter, CreatedBefore, Metadata ("k=v k2=v2") and Tag
+	// are the other filters, as typed.
+	Owner, CreatedAfter, CreatedBefore, Metadata, Tag string
+	// MineURL filters the owner to the signed-in principal.
+	MineURL    string
+	Filtered   bool
 	Executions []*job.Execution
 	Total      int64
 	NextURL    string
@@ -472,14 +478,107 @@ type dashExecutionsData struct {
 	Error      string
 }
 
-func (h *handler) dashExecutions(w http.ResponseWriter, r *http.Request, p *Principal) error {
+// dashTimeLayouts are the created range's accepted forms: RFC 3339, and
+// the datetime-local input's (taken as UTC), with or without seconds, or
+// a date alone.
+var dashTimeLayouts = []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02T15:04:05", "2006-01-02"}
+
+func parseDashTime(v string) (time.Time, bool) {
+	for _, l := range dashTimeLayouts {
+		if t, err := time.Parse(l, v); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// dashFilters reads the executions page's filters into f (the page's data
+// keeps them as typed, filter the query that carries them to the next
+// page) and returns what is wrong with them.
+func (h *handler) dashFilters(r *http.Request, p *Principal, d *dashExecutionsData, f *solvekit.ListOptions, filter url.Values) []string {
 	q := r.URL.Query()
-	d := &dashExecutionsData{State: q.Get("state"), JobType: q.Get("job_type")}
+	var bad []string
+	keep := func(name, v string) {
+		if v != "" {
+			filter.Set(name, v)
+		}
+	}
+	d.State, d.JobType = q.Get("state"), q.Get("job_type")
+	d.Owner, d.Tag = strings.TrimSpace(q.Get("owner")), strings.TrimSpace(q.Get("tag"))
+	d.CreatedAfter, d.CreatedBefore = strings.TrimSpace(q.Get("created_after")), strings.TrimSpace(q.Get("created_before"))
+	d.Metadata = strings.TrimSpace(q.Get("metadata"))
+	if d.State != "" {
+		if !job.State(d.State).Valid() {
+			bad = append(bad, fmt.Sprintf("unknown state %q", d.State))
+		}
+		f.State = job.State(d.State)
+	}
+	if d.JobType != "" {
+		if _, err := h.svc.Registry().Lookup(d.JobType); err != nil {
+			bad = append(bad, fmt.Sprintf("unknown job type %q", d.JobType))
+		}
+		f.JobType = d.JobType
+	}
+	f.Owner = d.Owner
+	if p.Role == api.RolePlanner && !h.opts.Sharing {
+		if d.Owner != "" && d.Owner != p.ID {
+			bad = append(bad, "planners see their own executions only")
+		}
+		f.Owner = p.ID
+	}
+	for _, c := range []struct {
+		name, v string
+		to      *time.Time
+	}{{"created after", d.CreatedAfter, &f.CreatedAfter}, {"created before", d.CreatedBefore, &f.CreatedBefore}} {
+		if c.v == "" {
+			continue
+		}
+		t, ok := parseDashTime(c.v)
+		if !ok {
+			bad = append(bad, fmt.Sprintf("%s: %q is not a time such as 2025-01-02T15:04 (UTC)", c.name, c.v))
+		}
+		*c.to = t
+	}
+	for _, kv := range strings.FieldsFunc(d.Metadata, func(r rune) bool { return r == ',' || r == ' ' }) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			bad = append(bad, fmt.Sprintf("metadata: %q is not key=value", kv))
+			continue
+		}
+		if f.Metadata == nil {
+			f.Metadata = map[string]string{}
+		}
+		f.Metadata[k] = v
+	}
+	if d.Tag != "" {
+		if !job.ValidTag(d.Tag) {
+			bad = append(bad, fmt.Sprintf("tag: %q is not a tag (1 to 64 of a-z, 0-9, '.', '_', ':', '-')", d.Tag))
+		}
+		f.Tag = d.Tag
+	}
+	keep("state", d.State)
+	keep("job_type", d.JobType)
+	keep("owner", d.Owner)
+	keep("created_after", d.CreatedAfter)
+	keep("created_before", d.CreatedBefore)
+	keep("metadata", d.Metadata)
+	keep("tag", d.Tag)
+	return bad
+}
+
+func (h *handler) dashExecutions(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	d := &dashExecutionsData{}
 	for _, t := range h.svc.Registry().List() {
 		d.JobTypes = append(d.JobTypes, t.Name())
 	}
 	slices.Sort(d.JobTypes)
 	ctx := r.Context()
+	f := solvekit.ListOptions{Limit: dashPageSize, PageToken: r.URL.Query().Get("page_token")}
+	filter := url.Values{}
+	status := http.StatusOK
+	if bad := h.dashFilters(r, p, d, &f, filter); len(bad) > 0 {
+		d.Error, status = strings.Join(bad, "; "), http.StatusBadRequest
+	}
 	counts, err := h.svc.Counts(ctx)
 	if err != nil {
 		return err
@@ -487,31 +586,10 @@ func (h *handler) dashExecutions(w http.ResponseWriter, r *http.Request, p *Prin
 	for _, st := range job.States {
 		d.Counts = append(d.Counts, dashStateCount{State: st, Count: counts[st], Selected: string(st) == d.State})
 	}
-	status := http.StatusOK
-	f := solvekit.ListOptions{Limit: dashPageSize, PageToken: q.Get("page_token")}
-	if d.State != "" {
-		if !job.State(d.State).Valid() {
-			d.Error, status = fmt.Sprintf("unknown state %q", d.State), http.StatusBadRequest
-		}
-		f.State = job.State(d.State)
-	}
-	if d.JobType != "" {
-		if _, err := h.svc.Registry().Lookup(d.JobType); err != nil {
-			d.Error, status = fmt.Sprintf("unknown job type %q", d.JobType), http.StatusBadRequest
-		}
-		f.JobType = d.JobType
-	}
-	if p.Role == api.RolePlanner && !h.opts.Sharing {
-		f.Owner = p.ID
-	}
 	base := h.uiBase(r) + "/executions"
-	filter := url.Values{}
-	if d.State != "" {
-		filter.Set("state", d.State)
-	}
-	if d.JobType != "" {
-		filter.Set("job_type", d.JobType)
-	}
+	mine := url.Values{"owner": {p.ID}}
+	d.MineURL = base + "?" + mine.Encode()
+	d.Filtered = len(filter) > 0
 	d.FirstURL = base
 	if len(filter) > 0 {
 		d.FirstURL += "?" + filter.Encode()

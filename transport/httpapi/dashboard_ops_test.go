@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/solvekit/solvekit"
 	"github.com/solvekit/solvekit/internal/patience"
 	"github.com/solvekit/solvekit/internal/servicetest"
 	"github.com/solvekit/solvekit/job"
@@ -194,4 +196,59 @@ func TestDashboardUploadAndRelaunchConfig(t *testing.T) {
 	got, err = e.svc.Get(context.Background(), id)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"scale":3}`, string(got.Config))
+}
+
+// TestDashboardExecutionFilters: the executions page filters by owner,
+// created range, metadata and tag, and says what is wrong with a filter.
+func TestDashboardExecutionFilters(t *testing.T) {
+	e := newEnv(t, envOpts{opts: httpapi.Options{Dashboard: true}})
+	admin := e.admin()
+	planner := e.addUser("planner", api.RolePlanner)
+	ctx := context.Background()
+	a, err := e.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "sum", Instance: json.RawMessage(`{"values":[1]}`), Owner: admin.user.ID,
+		Metadata: map[string]string{"project": "x"}, Tags: []string{"nightly"}})
+	require.NoError(t, err)
+	bID := submitAs(t, e, planner, "sum", `{"values":[2]}`)
+	servicetest.Wait(t, e.svc, a.ID, 30*time.Second)
+	servicetest.Wait(t, e.svc, bID, 30*time.Second)
+	b := newBrowser(t, e.srv.URL)
+	b.login("admin", "admin-password")
+	list := func(query string, status int, want, notWant []string) string {
+		t.Helper()
+		resp, page := b.get("/ui/executions?" + query)
+		require.Equal(t, status, resp.StatusCode, query)
+		for _, id := range want {
+			require.Contains(t, page, "/ui/executions/"+id, query)
+		}
+		for _, id := range notWant {
+			require.NotContains(t, page, "/ui/executions/"+id, query)
+		}
+		return page
+	}
+	page := list("", 200, []string{a.ID, bID}, nil)
+	require.Contains(t, page, `href="/ui/executions?owner=`+admin.user.ID+`"`, "the Mine link")
+	list("owner="+planner.user.ID, 200, []string{bID}, []string{a.ID})
+	list("metadata=project%3Dx", 200, []string{a.ID}, []string{bID})
+	list("metadata=project%3Dy", 200, nil, []string{a.ID, bID})
+	list("tag=nightly", 200, []string{a.ID}, []string{bID})
+	later := time.Now().UTC().Add(time.Hour).Format("2006-01-02T15:04")
+	earlier := time.Now().UTC().Add(-time.Hour).Format("2006-01-02T15:04:05")
+	list("created_after="+later, 200, nil, []string{a.ID, bID})
+	page = list("created_after="+earlier+"&created_before="+later+"&owner="+admin.user.ID, 200, []string{a.ID}, []string{bID})
+	require.Contains(t, page, `value="`+earlier+`"`, "the form keeps the filters")
+	page = list("created_after=yesterday", 400, nil, []string{a.ID})
+	require.Contains(t, page, "is not a time")
+	page = list("metadata=project", 400, nil, nil)
+	require.Contains(t, page, "is not key=value")
+	list("tag=Not+A+Tag", 400, nil, nil)
+
+	// A planner (no sharing) sees its own only, and may not ask for others'.
+	pb := newBrowser(t, e.srv.URL)
+	pb.login(planner.username, planner.password)
+	_, page = pb.get("/ui/executions")
+	require.Contains(t, page, "/ui/executions/"+bID)
+	require.NotContains(t, page, "/ui/executions/"+a.ID)
+	resp, page := pb.get("/ui/executions?owner=" + admin.user.ID)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, page, "planners see their own executions only")
 }
