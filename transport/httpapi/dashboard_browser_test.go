@@ -300,7 +300,8 @@ func TestDashboardBrowser(t *testing.T) {
 	require.Equal(t, 6, points)
 	require.NotEmpty(t, eval[string](c, `document.querySelector("#incumbent-chart path.line").getAttribute("d")`))
 	require.Equal(t, "succeeded", eval[string](c, `document.getElementById("state").textContent`))
-	c.waitJS("the log on the reloaded page", `document.getElementById("log").textContent.includes("finished")`)
+	c.waitJS("the log on the reloaded page", `document.getElementById("log-status").textContent.includes("whole log")`)
+	require.Contains(t, eval[string](c, `document.getElementById("log").textContent`), "finished")
 	c.shot("execution")
 
 	// Stop a long run with the Stop button.

@@ -67,10 +67,13 @@
     var obj = document.getElementById("objective");
     if (obj && typeof inc.objective === "number") { obj.textContent = String(inc.objective); }
   });
+  // A page rendered after the end has its final figures already.
+  var endedBefore = state && terminal[state.textContent];
   es.addEventListener("end", function () {
     es.close();
     var s = state ? state.textContent : "";
-    status.textContent = "The execution has ended" + (terminal[s] ? " (" + s + ")" : "") + ". Reload for the final figures.";
+    status.textContent = "The execution has ended" + (terminal[s] ? " (" + s + ")" : "") +
+      (endedBefore ? ": its whole log is below." : ". Reload for the final figures.");
   });
   es.addEventListener("error", function () {
     if (es.readyState === EventSource.CLOSED) { status.textContent = "The log stream closed."; }
