@@ -280,8 +280,8 @@ func TestDashboardBrowser(t *testing.T) {
 
 	// The log streams in while the job waits for the test; released, the
 	// job's last lines arrive live and the state turns succeeded.
-	c.waitJS("the log while running", `document.getElementById("log").textContent.includes("waiting for the test")`)
-	require.Equal(t, "running", eval[string](c, `document.getElementById("state").textContent`))
+	c.waitJS("the log and state while running", `document.getElementById("log").textContent.includes("waiting for the test") &&
+		document.getElementById("state").textContent === "running"`)
 	require.NotContains(t, eval[string](c, `document.getElementById("log").textContent`), "finished")
 	c.shot("execution-running")
 	released = true
@@ -303,6 +303,25 @@ func TestDashboardBrowser(t *testing.T) {
 	c.waitJS("the log on the reloaded page", `document.getElementById("log-status").textContent.includes("whole log")`)
 	require.Contains(t, eval[string](c, `document.getElementById("log").textContent`), "finished")
 	c.shot("execution")
+
+	// An instance uploaded as a file: the page reads and checks it too.
+	upload := func(name, content string) string {
+		f := filepath.Join(t.TempDir(), name)
+		require.NoError(t, os.WriteFile(f, []byte(content), 0o644))
+		return f
+	}
+	c.nav("/ui/jobTypes/tour")
+	c.run("choose a file the schema refuses", chromedp.Evaluate[chromedp.Void](`document.getElementById("s-instance").value = ""`),
+		chromedp.SetUploadFiles(chromedp.ID("s-file"), []string{upload("one.json", `{"cities": ["Lyon"]}`)}),
+		chromedp.Click(chromedp.ID("submit")))
+	c.waitJS("the check of the file", `document.getElementById("s-errors").textContent.includes("/instance/cities minItems")`)
+	c.run("choose a good file", chromedp.SetUploadFiles(chromedp.ID("s-file"), []string{upload("two.json", `{"cities": ["Lyon", "Lille"]}`)}))
+	c.navigate("submit the file", 200, chromedp.Click(chromedp.ID("submit")))
+	uploaded := strings.TrimPrefix(eval[string](c, `location.pathname`), "/ui/executions/")
+	c.waitJS("the uploaded instance's run to succeed", `document.getElementById("state").textContent === "succeeded"`)
+	up, err := e.svc.ExecutionInput(context.Background(), uploaded)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"cities": ["Lyon", "Lille"]}`, string(up))
 
 	// Stop a long run with the Stop button.
 	slow := submitAs(t, e, admin, "slow", `{}`)
