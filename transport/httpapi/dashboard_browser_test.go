@@ -251,6 +251,12 @@ func TestDashboardBrowser(t *testing.T) {
 	c.login("admin", "admin-password", "/ui/executions")
 	c.waitJS("the counts", `document.querySelectorAll("ul.counts b[data-state]").length > 0`)
 	c.shot("executions-empty")
+	// Keyboard: the first Tab reaches the skip link, the next the
+	// header's links.
+	c.run("press Tab", chromedp.KeyEvent("\t"))
+	require.Equal(t, "Skip to content", eval[string](c, `document.activeElement.textContent`))
+	c.run("press Tab again", chromedp.KeyEvent("\t"))
+	require.Equal(t, "solvekit", eval[string](c, `document.activeElement.textContent`), "then the header's links")
 
 	// Submit an instance through the job type's form.
 	c.nav("/ui/jobTypes")
