@@ -310,6 +310,18 @@ func TestDashboardBrowser(t *testing.T) {
 	require.Contains(t, eval[string](c, `document.getElementById("log").textContent`), "finished")
 	c.shot("execution")
 
+	// The relaunch editor checks the config against the config schema in
+	// the page before sending it.
+	c.run("type a config the schema refuses", chromedp.Click(chromedp.CSS("#relaunch-editor summary")),
+		chromedp.WaitVisible(chromedp.ID("r-config")), chromedp.SetValue(chromedp.ID("r-config"), `{"scale": "big"}`),
+		chromedp.Click(chromedp.ID("relaunch-config")))
+	c.waitJS("the config's check", `document.querySelector("#relaunch-editor .field-errors").textContent.includes("/config/scale type")`)
+	require.Equal(t, path, eval[string](c, `location.pathname`), "nothing sent")
+	c.shot("execution-relaunch-editor")
+	ex, err = e.svc.Get(context.Background(), id)
+	require.NoError(t, err)
+	require.Equal(t, 1, ex.Attempt, "not relaunched")
+
 	// An instance uploaded as a file: the page reads and checks it too.
 	upload := func(name, content string) string {
 		f := filepath.Join(t.TempDir(), name)
