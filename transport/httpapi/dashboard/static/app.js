@@ -1,6 +1,6 @@
-// solvekit dashboard: the executions page's counts, refreshed every 10 s,
-// and the execution page's live log, state, progress and objective
-// (Server-Sent Events).
+// solvekit dashboard: the executions page's counts, refreshed every 10 s;
+// the execution page's live log, state, progress and objective
+// (Server-Sent Events); and the forms' own schema check before sending.
 (function () {
   "use strict";
   var counts = document.querySelector("[data-counts]");
