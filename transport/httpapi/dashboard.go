@@ -93,6 +93,12 @@ var dashFuncs = template.FuncMap{
 		return ""
 	},
 	"percent": func(f float64) string { return strconv.FormatFloat(f*100, 'f', 0, 64) },
+	// pauseArgs are the pause/resume button's: the page (for its CSRF
+	// token), the thing's URL, whether it is paused, its name, and the
+	// page to come back to.
+	"pauseArgs": func(page *dashPage, action string, paused bool, name, back string) map[string]any {
+		return map[string]any{"Page": page, "Action": action, "Paused": paused, "Name": name, "Back": back}
+	},
 }
 
 func newDashboard() (*dashboard, error) {
@@ -102,7 +108,7 @@ func newDashboard() (*dashboard, error) {
 		return nil, err
 	}
 	d.static = static
-	for _, name := range []string{"login", "executions", "execution", "message", "jobtypes", "jobtype", "queues"} {
+	for _, name := range []string{"login", "executions", "execution", "message", "jobtypes", "jobtype", "queues", "workers", "users"} {
 		t, err := template.New(name).Funcs(dashFuncs).ParseFS(dashboardFiles, "dashboard/layout.html", "dashboard/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("httpapi: dashboard template %s: %w", name, err)
@@ -147,6 +153,12 @@ func (h *handler) mountDashboard() error {
 	h.mux.Handle("GET /ui/jobTypes/{name}", page(h.dashJobType))
 	h.mux.Handle("POST /ui/jobTypes/{name}/submit", post(h.dashSubmit))
 	h.mux.Handle("GET /ui/queues", page(h.dashQueues))
+	h.mux.Handle("POST /ui/jobTypes/{name}/pause", post(h.dashPause("job types", true)))
+	h.mux.Handle("POST /ui/jobTypes/{name}/resume", post(h.dashPause("job types", false)))
+	h.mux.Handle("POST /ui/queues/{name}/pause", post(h.dashPause("queues", true)))
+	h.mux.Handle("POST /ui/queues/{name}/resume", post(h.dashPause("queues", false)))
+	h.mux.Handle("GET /ui/workers", page(h.dashWorkers))
+	h.mux.Handle("GET /ui/users", page(h.dashUsers))
 	h.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		h.dashMessage(w, r, nil, http.StatusNotFound, "Not found", "No dashboard page at "+r.URL.Path+".")
 	})
@@ -303,9 +315,11 @@ type dashPage struct {
 	CSRF      string
 	CanWrite  bool
 	CanLogout bool
-	// CanOps shows the queues page's link (admin, service).
+	// CanOps shows the queues and workers pages' links (admin, service).
 	CanOps bool
-	Data   any
+	// CanAdmin shows the users page's link and the pause buttons.
+	CanAdmin bool
+	Data     any
 }
 
 func (h *handler) render(w http.ResponseWriter, r *http.Request, p *Principal, status int, name, title string, data any) {
@@ -316,6 +330,7 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, p *Principal, s
 		pg.CanWrite = accWrite.allows(p.Role)
 		pg.CanLogout = p.Source == "jwt"
 		pg.CanOps = accOps.allows(p.Role)
+		pg.CanAdmin = accAdmin.allows(p.Role)
 	}
 	pg.CSRF = csrfToken(h.csrfSeed(w, r), id)
 	var buf bytes.Buffer
@@ -445,10 +460,16 @@ type dashStateCount struct {
 }
 
 type dashExecutionsData struct {
-	Counts     []dashStateCount
-	JobTypes   []string
-	State      string
-	JobType    string
+	Counts   []dashStateCount
+	JobTypes []string
+	State    string
+	JobType  string
+	// Owner, CreatedAfter, CreatedBefore, Metadata ("k=v k2=v2") and Tag
+	// are the other filters, as typed.
+	Owner, CreatedAfter, CreatedBefore, Metadata, Tag string
+	// MineURL filters the owner to the signed-in principal.
+	MineURL    string
+	Filtered   bool
 	Executions []*job.Execution
 	Total      int64
 	NextURL    string
@@ -457,14 +478,107 @@ type dashExecutionsData struct {
 	Error      string
 }
 
-func (h *handler) dashExecutions(w http.ResponseWriter, r *http.Request, p *Principal) error {
+// dashTimeLayouts are the created range's accepted forms: RFC 3339, and
+// the datetime-local input's (taken as UTC), with or without seconds, or
+// a date alone.
+var dashTimeLayouts = []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02T15:04:05", "2006-01-02"}
+
+func parseDashTime(v string) (time.Time, bool) {
+	for _, l := range dashTimeLayouts {
+		if t, err := time.Parse(l, v); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// dashFilters reads the executions page's filters into f (the page's data
+// keeps them as typed, filter the query that carries them to the next
+// page) and returns what is wrong with them.
+func (h *handler) dashFilters(r *http.Request, p *Principal, d *dashExecutionsData, f *solvekit.ListOptions, filter url.Values) []string {
 	q := r.URL.Query()
-	d := &dashExecutionsData{State: q.Get("state"), JobType: q.Get("job_type")}
+	var bad []string
+	keep := func(name, v string) {
+		if v != "" {
+			filter.Set(name, v)
+		}
+	}
+	d.State, d.JobType = q.Get("state"), q.Get("job_type")
+	d.Owner, d.Tag = strings.TrimSpace(q.Get("owner")), strings.TrimSpace(q.Get("tag"))
+	d.CreatedAfter, d.CreatedBefore = strings.TrimSpace(q.Get("created_after")), strings.TrimSpace(q.Get("created_before"))
+	d.Metadata = strings.TrimSpace(q.Get("metadata"))
+	if d.State != "" {
+		if !job.State(d.State).Valid() {
+			bad = append(bad, fmt.Sprintf("unknown state %q", d.State))
+		}
+		f.State = job.State(d.State)
+	}
+	if d.JobType != "" {
+		if _, err := h.svc.Registry().Lookup(d.JobType); err != nil {
+			bad = append(bad, fmt.Sprintf("unknown job type %q", d.JobType))
+		}
+		f.JobType = d.JobType
+	}
+	f.Owner = d.Owner
+	if p.Role == api.RolePlanner && !h.opts.Sharing {
+		if d.Owner != "" && d.Owner != p.ID {
+			bad = append(bad, "planners see their own executions only")
+		}
+		f.Owner = p.ID
+	}
+	for _, c := range []struct {
+		name, v string
+		to      *time.Time
+	}{{"created after", d.CreatedAfter, &f.CreatedAfter}, {"created before", d.CreatedBefore, &f.CreatedBefore}} {
+		if c.v == "" {
+			continue
+		}
+		t, ok := parseDashTime(c.v)
+		if !ok {
+			bad = append(bad, fmt.Sprintf("%s: %q is not a time such as 2025-01-02T15:04 (UTC)", c.name, c.v))
+		}
+		*c.to = t
+	}
+	for _, kv := range strings.FieldsFunc(d.Metadata, func(r rune) bool { return r == ',' || r == ' ' }) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			bad = append(bad, fmt.Sprintf("metadata: %q is not key=value", kv))
+			continue
+		}
+		if f.Metadata == nil {
+			f.Metadata = map[string]string{}
+		}
+		f.Metadata[k] = v
+	}
+	if d.Tag != "" {
+		if !job.ValidTag(d.Tag) {
+			bad = append(bad, fmt.Sprintf("tag: %q is not a tag (1 to 64 of a-z, 0-9, '.', '_', ':', '-')", d.Tag))
+		}
+		f.Tag = d.Tag
+	}
+	keep("state", d.State)
+	keep("job_type", d.JobType)
+	keep("owner", d.Owner)
+	keep("created_after", d.CreatedAfter)
+	keep("created_before", d.CreatedBefore)
+	keep("metadata", d.Metadata)
+	keep("tag", d.Tag)
+	return bad
+}
+
+func (h *handler) dashExecutions(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	d := &dashExecutionsData{}
 	for _, t := range h.svc.Registry().List() {
 		d.JobTypes = append(d.JobTypes, t.Name())
 	}
 	slices.Sort(d.JobTypes)
 	ctx := r.Context()
+	f := solvekit.ListOptions{Limit: dashPageSize, PageToken: r.URL.Query().Get("page_token")}
+	filter := url.Values{}
+	status := http.StatusOK
+	if bad := h.dashFilters(r, p, d, &f, filter); len(bad) > 0 {
+		d.Error, status = strings.Join(bad, "; "), http.StatusBadRequest
+	}
 	counts, err := h.svc.Counts(ctx)
 	if err != nil {
 		return err
@@ -472,31 +586,10 @@ func (h *handler) dashExecutions(w http.ResponseWriter, r *http.Request, p *Prin
 	for _, st := range job.States {
 		d.Counts = append(d.Counts, dashStateCount{State: st, Count: counts[st], Selected: string(st) == d.State})
 	}
-	status := http.StatusOK
-	f := solvekit.ListOptions{Limit: dashPageSize, PageToken: q.Get("page_token")}
-	if d.State != "" {
-		if !job.State(d.State).Valid() {
-			d.Error, status = fmt.Sprintf("unknown state %q", d.State), http.StatusBadRequest
-		}
-		f.State = job.State(d.State)
-	}
-	if d.JobType != "" {
-		if _, err := h.svc.Registry().Lookup(d.JobType); err != nil {
-			d.Error, status = fmt.Sprintf("unknown job type %q", d.JobType), http.StatusBadRequest
-		}
-		f.JobType = d.JobType
-	}
-	if p.Role == api.RolePlanner && !h.opts.Sharing {
-		f.Owner = p.ID
-	}
 	base := h.uiBase(r) + "/executions"
-	filter := url.Values{}
-	if d.State != "" {
-		filter.Set("state", d.State)
-	}
-	if d.JobType != "" {
-		filter.Set("job_type", d.JobType)
-	}
+	mine := url.Values{"owner": {p.ID}}
+	d.MineURL = base + "?" + mine.Encode()
+	d.Filtered = len(filter) > 0
 	d.FirstURL = base
 	if len(filter) > 0 {
 		d.FirstURL += "?" + filter.Encode()
@@ -556,6 +649,13 @@ type dashExecutionData struct {
 	ExecutionURL   string
 	StopAction     string
 	RelaunchAction string
+	// The relaunch form's config editor: the config shown (the
+	// execution's, or what was typed), the job type's config schema (for
+	// the page's own check), and the server's verdict on a refused one.
+	RelaunchConfig     string
+	ConfigSchema       string
+	RelaunchError      string
+	RelaunchViolations []job.Violation
 }
 
 type dashKV struct {
@@ -568,12 +668,27 @@ func (h *handler) dashExecution(w http.ResponseWriter, r *http.Request, p *Princ
 	if err != nil {
 		return err
 	}
+	return h.renderExecution(w, r, p, e, http.StatusOK, nil)
+}
+
+// renderExecution renders the execution page; relaunch, when not nil,
+// carries a refused relaunch form (config, error, violations).
+func (h *handler) renderExecution(w http.ResponseWriter, r *http.Request, p *Principal, e *job.Execution, status int, relaunch *dashExecutionData) error {
 	ctx := r.Context()
 	base := h.uiBase(r)
 	self := base + "/executions/" + e.ID
 	d := &dashExecutionData{E: e, ExecutionsURL: base + "/executions", ExecutionURL: self, LogURL: self + "/log",
 		SolutionURL: self + "/solution.json", InstanceURL: self + "/instance.json",
 		StopAction: self + "/stop", RelaunchAction: self + "/relaunch"}
+	if relaunch != nil {
+		d.RelaunchConfig, d.RelaunchError, d.RelaunchViolations = relaunch.RelaunchConfig, relaunch.RelaunchError, relaunch.RelaunchViolations
+	} else if len(e.Config) > 0 {
+		d.RelaunchConfig, _ = prettyJSON(e.Config)
+	}
+	if t, err := h.svc.Registry().Lookup(e.JobType); err == nil {
+		d.ConfigSchema = schemaText(h.jobTypeDetail(t).ConfigSchema)
+	}
+	var err error
 	write := accWrite.allows(p.Role) && h.canChange(p, e.Owner)
 	d.CanStop = write && !e.State.Terminal()
 	d.CanRelaunch = write && e.State.Terminal()
@@ -610,7 +725,7 @@ func (h *handler) dashExecution(w http.ResponseWriter, r *http.Request, p *Princ
 	if e.Name != "" {
 		title = e.Name
 	}
-	h.render(w, r, p, http.StatusOK, "execution", title, d)
+	h.render(w, r, p, status, "execution", title, d)
 	return nil
 }
 
@@ -773,13 +888,33 @@ func (h *handler) dashStop(w http.ResponseWriter, r *http.Request, p *Principal)
 	return nil
 }
 
+// dashRelaunch relaunches a finished execution, with the config typed in
+// the page's editor when there is one (checked against the job type's
+// config schema by Service.Relaunch, as POST /executions/{id}/relaunch
+// does), else with its config. A refused config shows the page again
+// with the violations and what was typed.
 func (h *handler) dashRelaunch(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	e, err := h.execution(r, p, true)
 	if err != nil {
 		return err
 	}
-	if _, err := h.svc.Relaunch(r.Context(), e.ID, solvekit.RelaunchRequest{}); err != nil {
-		return err
+	req := solvekit.RelaunchRequest{}
+	typed := r.PostFormValue("config")
+	if c := strings.TrimSpace(typed); c != "" {
+		if !json.Valid([]byte(c)) {
+			return h.renderExecution(w, r, p, e, http.StatusBadRequest, &dashExecutionData{RelaunchConfig: typed,
+				RelaunchError:      "The config is not valid JSON.",
+				RelaunchViolations: []job.Violation{{Pointer: "/config", Keyword: "format", Message: "the config must be JSON (or left empty)"}}})
+		}
+		req.Config = json.RawMessage(c)
+	}
+	if _, err := h.svc.Relaunch(r.Context(), e.ID, req); err != nil {
+		je, ok := errors.AsType[*job.Error](err)
+		if !ok || StatusOf(je.Code) >= 500 || je.Code == job.CodeNotFound {
+			return err
+		}
+		return h.renderExecution(w, r, p, e, StatusOf(je.Code), &dashExecutionData{RelaunchConfig: typed,
+			RelaunchError: je.Message, RelaunchViolations: je.Violations})
 	}
 	http.Redirect(w, r, h.uiBase(r)+"/executions/"+e.ID, http.StatusSeeOther)
 	return nil

@@ -3,7 +3,9 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/solvekit/solvekit/job"
@@ -44,7 +46,7 @@ func schemaText(b json.RawMessage) string {
 }
 
 // dashJobType shows a job type's schemas and, to those who may submit, a
-// form that submits an execution (JSON pasted into it).
+// form that submits an execution (JSON pasted into it or a file uploaded).
 func (h *handler) dashJobType(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	return h.renderJobType(w, r, p, http.StatusOK, nil)
 }
@@ -80,9 +82,35 @@ func (h *handler) dashSubmit(w http.ResponseWriter, r *http.Request, p *Principa
 	form := &dashJobTypeData{Instance: r.PostFormValue("instance"), Config: r.PostFormValue("config"), Name: r.PostFormValue("name")}
 	req := api.ExecutionCreate{JobType: name, Name: strings.TrimSpace(form.Name)}
 	var viol []job.Violation
-	if strings.TrimSpace(form.Instance) == "" || !json.Valid([]byte(form.Instance)) {
-		viol = append(viol, job.Violation{Pointer: "/instance", Keyword: "format", Message: "the instance must be JSON"})
-	} else {
+	fromFile := false
+	// An uploaded file, when one was chosen, is the instance (the
+	// textarea is then ignored); the body's bound (MaxBodyBytes) holds.
+	if f, fh, err := r.FormFile("instance_file"); err == nil {
+		b, err := io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+		if fh.Size > 0 {
+			fromFile = true
+			form.Instance = string(b)
+			if len(b) > dashMaxShownJSON {
+				form.Instance = ""
+			}
+			if !json.Valid(b) {
+				viol = append(viol, job.Violation{Pointer: "/instance", Keyword: "format", Message: "the uploaded file " + strconv.Quote(fh.Filename) + " is not JSON"})
+			} else {
+				req.Instance = json.RawMessage(b)
+			}
+		}
+	} else if !errors.Is(err, http.ErrMissingFile) && !errors.Is(err, http.ErrNotMultipart) {
+		return err
+	}
+	switch {
+	case fromFile: // its verdict is in viol already
+	case strings.TrimSpace(form.Instance) == "" || !json.Valid([]byte(form.Instance)):
+		viol = append(viol, job.Violation{Pointer: "/instance", Keyword: "format", Message: "the instance must be JSON (pasted or uploaded)"})
+	default:
 		req.Instance = json.RawMessage(form.Instance)
 	}
 	if c := strings.TrimSpace(form.Config); c != "" {
