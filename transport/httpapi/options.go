@@ -109,14 +109,16 @@ type Options struct {
 	MaxWait time.Duration
 
 	// Dashboard serves a web dashboard under <Prefix>/ui/: server-rendered
-	// pages (executions with their state counts, an execution's state
-	// timeline, incumbent chart, live log, solution and instance, stop and
-	// relaunch, job types with a submit form, queues) whose assets are
-	// embedded. It authenticates as the API
-	// does: the host Authenticator, or for built-in users a login form
-	// that keeps the API's token in an HttpOnly, SameSite=Strict cookie.
-	// Roles and ownership apply as in the API; every form carries a CSRF
-	// token. See docs/dashboard.md. Default false.
+	// pages whose assets are embedded (no CDN). Executions with filters and
+	// state counts; an execution's timeline, incumbent chart, live log,
+	// solution and instance, stop and relaunch with a config editor; job
+	// types with a submit form (pasted JSON or a file) and pause/resume;
+	// queues with pause/resume, workers and users for admins. It
+	// authenticates as the API does: the host Authenticator, or for
+	// built-in users a login form that keeps the API's token in an
+	// HttpOnly, SameSite=Strict cookie. Roles and ownership apply as in the
+	// API; every form carries a CSRF token. See docs/dashboard.md. Default
+	// false.
 	Dashboard bool
 
 	// Logger receives the handler's logs (never a credential).
