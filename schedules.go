@@ -108,6 +108,7 @@ func (s *Service) schedulerLoop(ctx context.Context) {
 	for {
 		s.promoteDue(ctx)
 		s.fireSchedules(ctx)
+		s.driveExperiments(ctx) // experiments.go
 		select {
 		case <-ctx.Done():
 			return

@@ -37,7 +37,7 @@ type CompareOptions struct {
 // MetricComparison is one metric of one variant against the baseline.
 type MetricComparison struct {
 	Variant string `json:"variant"`
-	// Metric is solved, sgm_time, mean_gap, primal_integral,
+	// Metric is solved_share (solved cells over cells), sgm_time, mean_gap, primal_integral,
 	// mean_objective or kpi:<name>.
 	Metric   string   `json:"metric"`
 	Baseline *float64 `json:"baseline,omitempty"`
@@ -57,7 +57,9 @@ type Comparison struct {
 }
 
 // Compare compares cur with base, variant by variant (variants in only
-// one of them are left out): solved (more is better; any change counts),
+// one of them are left out): solved_share, the share of cells solved
+// (more is better; any change counts, so experiments of different sizes
+// compare),
 // sgm_time, mean_gap and primal_integral (less is better),
 // mean_objective (by o.Sense) and the KPIs of o.KPIGoals. A metric missing
 // on one side is Same when missing on both, else Worse when cur lacks it
@@ -84,8 +86,7 @@ func Compare(base, cur []Aggregate, o CompareOptions) Comparison {
 			}
 			c.Metrics = append(c.Metrics, m)
 		}
-		bs, cs := float64(b.Solved), float64(a.Solved)
-		add("solved", &bs, &cs, false, true)
+		add("solved_share", share(b), share(a), false, true)
 		add("sgm_time", b.SGMTime, a.SGMTime, true, false)
 		add("mean_gap", b.MeanGap, a.MeanGap, true, false)
 		add("primal_integral", b.PrimalIntegral, a.PrimalIntegral, true, false)
@@ -95,6 +96,14 @@ func Compare(base, cur []Aggregate, o CompareOptions) Comparison {
 		}
 	}
 	return c
+}
+
+func share(a Aggregate) *float64 {
+	if a.Cells == 0 {
+		return nil
+	}
+	v := float64(a.Solved) / float64(a.Cells)
+	return &v
 }
 
 func kpi(m map[string]float64, k string) *float64 {

@@ -83,11 +83,11 @@ func TestShiftedGeoMeanAndPrimalIntegral(t *testing.T) {
 }
 
 func TestCompare(t *testing.T) {
-	base := []experiment.Aggregate{{Variant: "A", Solved: 3, SGMTime: f(10), MeanGap: f(0.1), KPIs: map[string]float64{"cost": 100}}}
-	same := []experiment.Aggregate{{Variant: "A", Solved: 3, SGMTime: f(10.4), MeanGap: f(0.1), KPIs: map[string]float64{"cost": 101}}}
+	base := []experiment.Aggregate{{Variant: "A", Cells: 3, Solved: 3, SGMTime: f(10), MeanGap: f(0.1), KPIs: map[string]float64{"cost": 100}}}
+	same := []experiment.Aggregate{{Variant: "A", Cells: 3, Solved: 3, SGMTime: f(10.4), MeanGap: f(0.1), KPIs: map[string]float64{"cost": 101}}}
 	c := experiment.Compare(base, same, experiment.CompareOptions{KPIGoals: map[string]experiment.Sense{"cost": experiment.Minimize}})
 	require.False(t, c.Worse, "%+v", c.Metrics)
-	slower := []experiment.Aggregate{{Variant: "A", Solved: 3, SGMTime: f(12), MeanGap: f(0.05)}}
+	slower := []experiment.Aggregate{{Variant: "A", Cells: 3, Solved: 3, SGMTime: f(12), MeanGap: f(0.05)}}
 	c = experiment.Compare(base, slower, experiment.CompareOptions{})
 	require.True(t, c.Worse)
 	verdicts := map[string]experiment.Verdict{}
@@ -96,7 +96,7 @@ func TestCompare(t *testing.T) {
 	}
 	require.Equal(t, experiment.Worse, verdicts["sgm_time"])
 	require.Equal(t, experiment.Better, verdicts["mean_gap"])
-	require.Equal(t, experiment.Same, verdicts["solved"])
+	require.Equal(t, experiment.Same, verdicts["solved_share"])
 	// A looser tolerance forgives the 20 %.
 	require.False(t, experiment.Compare(base, slower, experiment.CompareOptions{Relative: 0.25}).Worse)
 }
