@@ -24,8 +24,8 @@ import (
 // The experiment and its bookkeeping live in Redis (internal/store's
 // documents). Every process that runs Work drives the running experiments
 // from its scheduler loop; a short lease per experiment lets one process
-// at a time submit its cells. Cell i's execution has the id
-// "<experiment id>-<i>", and an id is created once (a submit of an id that
+// at a time submit its cells. Cell i's execution has an id derived from
+// the experiment's and i (experiment.ExecutionID), and an id is created once (a submit of an id that
 // exists is a conflict), so a cell is never submitted twice, whatever
 // restarts or lease expiries happen: that is sturdier than an idempotency
 // key, which expires with Config.IdempotencyWindow, and it makes a cell's

@@ -11,7 +11,11 @@
 package experiment
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -74,7 +78,7 @@ const (
 // (instance × variant × repetition) as one execution.
 type Experiment struct {
 	// ID is generated at creation (a UUIDv7); cell i's execution has the
-	// id "<ID>-<i>".
+	// id ExecutionID(ID, i).
 	ID   string `json:"id"`
 	Name string `json:"name,omitempty"`
 	// JobType names a registered async job type.
@@ -133,10 +137,22 @@ func (e *Experiment) CellCount() int {
 // so that a cell is submitted once however many processes drive it.
 func (e *Experiment) ExecutionID(i int) string { return ExecutionID(e.ID, i) }
 
-// ExecutionID is the id of cell i's execution in experiment id.
-func ExecutionID(id string, i int) string { return id + "-" + itoa(i) }
-
-func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+// ExecutionID is the id of cell i's execution in experiment id: the
+// name-based UUID (version 5, RFC 9562) of the name "cell <i>" in the
+// namespace id, so that it is an id like any other execution's (the REST
+// API takes UUIDs) and the same wherever it is computed.
+func ExecutionID(id string, i int) string {
+	ns, err := hex.DecodeString(strings.ReplaceAll(id, "-", ""))
+	if err != nil || len(ns) != 16 {
+		ns = []byte(id) // not a UUID: hashed as it is
+	}
+	h := sha1.Sum(append(ns, "cell "+strconv.Itoa(i)...))
+	u := h[:16]
+	u[6] = u[6]&0x0f | 0x50
+	u[8] = u[8]&0x3f | 0x80
+	x := hex.EncodeToString(u)
+	return x[:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
+}
 
 // CellPending is a Row's State before its cell was submitted; CellMissing
 // when its execution no longer exists (deleted, or removed by retention).

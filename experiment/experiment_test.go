@@ -117,3 +117,11 @@ func TestCSVAndSVG(t *testing.T) {
 	require.Contains(t, svg, "primal gap")
 	require.Equal(t, 2, strings.Count(svg, "stroke-width=\"2\""))
 }
+
+func TestExecutionID(t *testing.T) {
+	const ns = "6ba7b810-9dad-11d1-80b4-00c04fd430c8" // RFC 9562's DNS namespace
+	a := experiment.ExecutionID(ns, 0)
+	require.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, a)
+	require.Equal(t, a, experiment.ExecutionID(ns, 0))
+	require.NotEqual(t, a, experiment.ExecutionID(ns, 1))
+}
