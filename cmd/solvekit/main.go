@@ -116,7 +116,8 @@ then SOLVEKIT_SERVER and SOLVEKIT_TOKEN, then the config file
 		root.AddCommand(c)
 	}
 	for _, c := range []*cobra.Command{a.submitCommand(), a.getCommand(), a.listCommand(), a.logsCommand(),
-		a.stopCommand(), a.relaunchCommand(), a.solutionCommand(), a.deleteCommand(), a.cleanupCommand()} {
+		a.stopCommand(), a.relaunchCommand(), a.solutionCommand(), a.deleteCommand(), a.cleanupCommand(),
+		a.experimentCommand(), a.instanceSetCommand()} {
 		c.GroupID = "exec"
 		root.AddCommand(c)
 	}
