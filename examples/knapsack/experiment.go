@@ -28,7 +28,7 @@ func experimentSection(ctx context.Context, svc *solvekit.Service) error {
 		return err
 	}
 	e, err := svc.CreateExperiment(ctx, solvekit.ExperimentRequest{Name: "solvers", JobType: "knapsack", InstanceSetID: set.ID,
-		Variants: []solvekit.Variant{{Label: "greedy", Solver: "greedy"}, {Label: "bb", Solver: "bb", Config: json.RawMessage(`{"time_limit": 2}`)}},
+		Variants:    []solvekit.Variant{{Label: "greedy", Solver: "greedy"}, {Label: "bb", Solver: "bb", Config: json.RawMessage(`{"time_limit": 2}`)}},
 		MaxInFlight: 2, Sense: experiment.Maximize})
 	if err != nil {
 		return err
