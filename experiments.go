@@ -582,13 +582,7 @@ func (s *Service) driveExperiment(ctx context.Context, id string) {
 	}
 	defer unlock()
 	e, err := s.Experiment(ctx, id)
-	if err != nil {
-		if job.ErrorCode(err) == job.CodeNotFound {
-			_ = s.store.EndExperiment(ctx, id, string(experiment.StateStopped), nowUTC()) // deleted: out of the active set
-		}
-		return
-	}
-	if e.State != experiment.StateRunning {
+	if err != nil || e.State != experiment.StateRunning {
 		return
 	}
 	open, err := s.store.OpenCells(ctx, id)
@@ -791,8 +785,20 @@ func (s *Service) ExperimentResults(ctx context.Context, id string) (*Experiment
 	if err != nil {
 		return nil, err
 	}
+	done := map[int][]byte{}
 	for _, r := range lr {
 		rows[r.Cell] = r
+		if r.Finished() {
+			if b, err := json.Marshal(r); err == nil {
+				done[r.Cell] = b
+			}
+		}
+	}
+	// Kept, as the driver keeps the rows it closes: a stopped
+	// experiment's cancelled cells end after its driver let go of it,
+	// and a row outlives its execution's retention.
+	if err := s.store.CloseCells(ctx, id, done); err != nil {
+		return nil, store.Classify(err)
 	}
 	labels := make([]string, len(e.Variants))
 	for i, v := range e.Variants {

@@ -194,7 +194,11 @@ func TestExperimentResultsMatchExecutions(t *testing.T) {
 	require.Equal(t, 20, ex.Wins)
 	require.Equal(t, 0, qu.Solved)
 	require.Equal(t, 0, qu.Wins)
-	require.InDelta(t, 0, *ex.PrimalIntegral+0, 10)
+	require.InDelta(t, 55, *ex.MeanObjective, 1e-9)   // mean of 10n, n = 1..10
+	require.InDelta(t, 56.5, *qu.MeanObjective, 1e-9) // plus the mean seed, 1.5
+	require.InDelta(t, 0, *ex.MeanGap, 1e-12)
+	require.NotNil(t, ex.PrimalIntegral)
+	require.NotNil(t, ex.SGMTime)
 	require.Equal(t, 20, res.Profile[0].Problems)
 	require.Equal(t, 1.0, res.Profile[0].At(1))
 	require.Equal(t, 0.0, res.Profile[1].At(1e9))
