@@ -94,6 +94,31 @@ func awaitExperiment(t *testing.T, svc *solvekit.Service, id string, within time
 	}
 }
 
+// maxInFlight watches experiment e until it no longer runs and returns
+// the most of its executions it saw unfinished at once.
+func maxInFlight(t *testing.T, svc *solvekit.Service, e *solvekit.Experiment) int {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(patience.Scale(2 * time.Minute))
+	maxSeen := 0
+	for {
+		cur, err := svc.Experiment(ctx, e.ID)
+		require.NoError(t, err)
+		if cur.State != experiment.StateRunning {
+			return maxSeen
+		}
+		n := 0
+		for i := range cur.Submitted {
+			if x, err := svc.Get(ctx, e.ExecutionID(i)); err == nil && !x.State.Terminal() {
+				n++
+			}
+		}
+		maxSeen = max(maxSeen, n)
+		require.True(t, time.Now().Before(deadline), "experiment still running: %+v", cur)
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestExperimentResultsMatchExecutions runs 2 variants × 10 instances × 2
 // seeds and checks every cell of the results table against its execution.
 func TestExperimentResultsMatchExecutions(t *testing.T) {
@@ -108,26 +133,7 @@ func TestExperimentResultsMatchExecutions(t *testing.T) {
 	require.Equal(t, experiment.StateRunning, e.State)
 
 	// At most MaxInFlight of its executions are unfinished at any time.
-	maxSeen := 0
-	for {
-		cur, err := b.svc.Experiment(ctx, e.ID)
-		require.NoError(t, err)
-		if cur.State != experiment.StateRunning {
-			break
-		}
-		n := 0
-		for i := range cur.Submitted {
-			if x, err := b.svc.Get(ctx, e.ExecutionID(i)); err == nil && !x.State.Terminal() {
-				n++
-			}
-		}
-		maxSeen = max(maxSeen, n)
-		time.Sleep(10 * time.Millisecond)
-		if time.Since(e.CreatedAt) > patience.Scale(2*time.Minute) {
-			t.Fatalf("experiment still running: %+v", cur)
-		}
-	}
-	require.LessOrEqual(t, maxSeen, 3)
+	require.LessOrEqual(t, maxInFlight(t, b.svc, e), 3)
 	done := awaitExperiment(t, b.svc, e.ID, time.Minute)
 	require.Equal(t, experiment.StateFinished, done.State)
 	require.Equal(t, 40, done.Submitted)
@@ -353,4 +359,30 @@ func TestExperimentRefusesBadInput(t *testing.T) {
 	require.NoError(t, b.svc.DeleteInstanceSet(ctx, set.ID))
 	_, err = b.svc.InstanceSet(ctx, set.ID)
 	require.ErrorIs(t, err, job.ErrNotFound)
+}
+
+// TestExperimentTwoProcesses: two processes drive one experiment; each
+// cell runs once and the in-flight bound holds across them.
+func TestExperimentTwoProcesses(t *testing.T) {
+	b := setup(t, setupOpts{defs: []*job.Definition{benchJob()}, cfg: solvekit.Config{SchedulerInterval: 10 * time.Millisecond}})
+	other := secondService(t, b, benchJob())
+	ctx := context.Background()
+	set := benchSet(t, b.svc, 12)
+	e, err := other.CreateExperiment(ctx, solvekit.ExperimentRequest{JobType: "bench", InstanceSetID: set.ID,
+		Variants: []solvekit.Variant{{Label: "exact"}, {Label: "quick", Config: json.RawMessage(`{"mode": "quick"}`)}}, MaxInFlight: 2})
+	require.NoError(t, err)
+	require.LessOrEqual(t, maxInFlight(t, b.svc, e), 2)
+	done := awaitExperiment(t, b.svc, e.ID, time.Minute)
+	require.Equal(t, experiment.StateFinished, done.State)
+	xs, total, err := b.svc.List(ctx, solvekit.ListOptions{Metadata: map[string]string{solvekit.ExperimentLabel: e.ID}, Limit: 100})
+	require.NoError(t, err)
+	require.EqualValues(t, 24, total)
+	for _, x := range xs {
+		require.Equal(t, 1, x.Attempt, "execution %s ran once", x.ID)
+	}
+	res, err := b.svc.ExperimentResults(ctx, e.ID)
+	require.NoError(t, err)
+	for _, r := range res.Rows {
+		require.Equal(t, "succeeded", r.State)
+	}
 }
