@@ -131,6 +131,11 @@ func (s *Service) CreateInstanceSet(ctx context.Context, req InstanceSetRequest)
 	if err != nil {
 		return nil, err
 	}
+	// Pinned first, so that retention never removes an instance a stored
+	// set holds (a failed put leaves a pin: the instance is kept longer).
+	if err := s.store.PinInstances(ctx, set.InstanceIDs, 1); err != nil {
+		return nil, store.Classify(err)
+	}
 	if err := s.store.PutDoc(ctx, store.KindInstanceSet, set.ID, def, set.CreatedAt, nil); err != nil {
 		return nil, store.Classify(err)
 	}
@@ -245,9 +250,18 @@ func listDocs[T any](ctx context.Context, s *Service, kind store.DocKind, f List
 }
 
 // DeleteInstanceSet removes an instance set; its instances, and the
-// experiments that ran over it, stay.
+// experiments that ran over it, stay. While a set holds an instance,
+// retention (Config.InstanceRetention) keeps it; after the delete it
+// follows the usual rule again.
 func (s *Service) DeleteInstanceSet(ctx context.Context, id string) error {
-	return store.Classify(s.store.DeleteDoc(ctx, store.KindInstanceSet, id))
+	set, err := s.InstanceSet(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteDoc(ctx, store.KindInstanceSet, id); err != nil {
+		return store.Classify(err)
+	}
+	return store.Classify(s.store.PinInstances(ctx, set.InstanceIDs, -1))
 }
 
 // ExperimentRequest asks for a new experiment.

@@ -386,3 +386,36 @@ func TestExperimentTwoProcesses(t *testing.T) {
 		require.Equal(t, "succeeded", r.State)
 	}
 }
+
+// TestInstanceSetKeepsItsInstances: retention keeps an old, unused
+// instance while an instance set holds it, and removes it once the set is
+// deleted.
+func TestInstanceSetKeepsItsInstances(t *testing.T) {
+	b := setup(t, setupOpts{defs: []*job.Definition{benchJob()}, noWork: true, cfg: solvekit.Config{RetentionInterval: time.Hour}})
+	ctx := context.Background()
+	set := benchSet(t, b.svc, 2)
+	loose, err := b.svc.CreateInstance(ctx, &job.Instance{Name: "loose"}, []byte(`{"n": 1}`))
+	require.NoError(t, err)
+	in, err := b.svc.GetInstance(ctx, set.InstanceIDs[0])
+	require.NoError(t, err)
+	require.Equal(t, "i00.json", in.Name, "a pin changes nothing the record shows")
+	sweep := solvekit.RetentionSweeper(b.svc)
+	later := time.Now().Add(365 * 24 * time.Hour)
+	_, n, _, err := sweep(later)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	_, err = b.svc.GetInstance(ctx, loose.ID)
+	require.ErrorIs(t, err, job.ErrNotFound)
+	for _, id := range set.InstanceIDs {
+		_, err := b.svc.GetInstance(ctx, id)
+		require.NoError(t, err, "a set holds it")
+	}
+	require.NoError(t, b.svc.DeleteInstanceSet(ctx, set.ID))
+	total := 0
+	for range 2 {
+		_, n, _, err = sweep(later)
+		require.NoError(t, err)
+		total += n
+	}
+	require.Equal(t, 2, total)
+}

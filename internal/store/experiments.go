@@ -21,7 +21,25 @@ import (
 var (
 	expSubmittedScript = script("exp_submitted")
 	unlockScript       = script("unlock")
+	instPinScript      = script("inst_pin")
 )
+
+// PinInstances adds delta (1 or -1) to how many instance sets hold each
+// of the instances ids; retention (DeleteUnusedInstances) keeps an
+// instance a set holds. Missing instances are skipped.
+func (s *Store) PinInstances(ctx context.Context, ids []string, delta int) error {
+	const batch = 500
+	for lo := 0; lo < len(ids); lo += batch {
+		keys := make([]string, 0, batch)
+		for _, id := range ids[lo:min(lo+batch, len(ids))] {
+			keys = append(keys, s.k.inst(id))
+		}
+		if err := s.runScript(ctx, instPinScript, keys, delta).Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // DocKind names a kind of stored document: instance sets or experiments.
 type DocKind string
