@@ -500,6 +500,10 @@ func (s *Service) DeleteExperiment(ctx context.Context, id string) error {
 	return store.Classify(s.store.DeleteDoc(ctx, store.KindExperiment, id))
 }
 
+// experimentBatch is how many cells of one experiment a pass of the
+// driver submits at most.
+const experimentBatch = 100
+
 // experimentLease is how long one process may drive an experiment without
 // renewing its lease.
 const experimentLease = 30 * time.Second
@@ -608,14 +612,16 @@ func (s *Service) driveExperiment(ctx context.Context, id string) {
 		return
 	}
 	inFlight := len(open) - closed
-	for inFlight < e.MaxInFlight && e.Submitted < e.Cells && ctx.Err() == nil {
+	// At most experimentBatch submits a pass, so that one experiment does
+	// not hold up the scheduler loop's other work.
+	for n := 0; n < experimentBatch && inFlight < e.MaxInFlight && e.Submitted < e.Cells && ctx.Err() == nil; n++ {
 		i := e.Submitted
 		req, err := s.cellRequest(e, i)
 		if err == nil {
 			_, err = s.Submit(ctx, req)
 		}
 		code := job.ErrorCode(err)
-		if err != nil && code != job.CodeConflict && (code == job.CodeUnavailable || code == job.CodeOutcomeUnknown || ctx.Err() != nil) {
+		if err != nil && (code == job.CodeUnavailable || code == job.CodeOutcomeUnknown || code == job.CodeTooMany || ctx.Err() != nil) {
 			return // try again at the next pass
 		}
 		if ok, err := s.store.CellSubmitted(ctx, id, i); err != nil || !ok {
