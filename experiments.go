@@ -23,8 +23,8 @@ import (
 //
 // The experiment and its bookkeeping live in Redis (internal/store's
 // documents). Every process that runs Work drives the running experiments
-// from its scheduler loop; a short lease per experiment lets one process
-// at a time submit its cells. Cell i's execution has an id derived from
+// beside its scheduler loop (startExperimentLoop); a short lease per
+// experiment lets one process at a time submit its cells. Cell i's execution has an id derived from
 // the experiment's and i (experiment.ExecutionID), and an id is created once (a submit of an id that
 // exists is a conflict), so a cell is never submitted twice, whatever
 // restarts or lease expiries happen: that is sturdier than an idempotency
@@ -574,19 +574,47 @@ func (s *Service) StopExperiment(ctx context.Context, id string) (*Experiment, e
 	return e, nil
 }
 
+// experimentTick is how often the driver looks at running experiments
+// while there are some (at most; SchedulerInterval when shorter): cells
+// of short jobs follow each other quickly. Without running experiments it
+// looks every SchedulerInterval.
+const experimentTick = 25 * time.Millisecond
+
+// startExperimentLoop runs the experiment driver beside the scheduler
+// until ctx ends; the returned func waits for it to stop.
+func (s *Service) startExperimentLoop(ctx context.Context) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			d := s.cfg.SchedulerInterval
+			if s.driveExperiments(ctx) {
+				d = min(d, experimentTick)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(d):
+			}
+		}
+	}()
+	return func() { <-done }
+}
+
 // driveExperiments moves every running experiment on (see
-// driveExperiment); the scheduler loop calls it.
-func (s *Service) driveExperiments(ctx context.Context) {
+// driveExperiment) and reports whether there were any.
+func (s *Service) driveExperiments(ctx context.Context) bool {
 	ids, err := s.store.ActiveExperiments(ctx)
 	if err != nil {
-		return
+		return false
 	}
 	for _, id := range ids {
 		if ctx.Err() != nil {
-			return
+			break
 		}
 		s.driveExperiment(ctx, id)
 	}
+	return len(ids) > 0
 }
 
 // driveExperiment, when this process gets experiment id's lease, closes
