@@ -754,7 +754,6 @@ func (s *Service) fillRow(ctx context.Context, row *experiment.Row, x *job.Execu
 	if err != nil {
 		return err
 	}
-	row.Incumbents = pts
 	if x.Objective != nil {
 		ttb := t
 		for _, p := range pts {
@@ -765,13 +764,14 @@ func (s *Service) fillRow(ctx context.Context, row *experiment.Row, x *job.Execu
 		}
 		row.TimeToBest = &ttb
 	}
+	row.Incumbents = experiment.Thin(pts, experiment.MaxIncumbents)
 	return nil
 }
 
 func abs(x float64) float64 { return max(x, -x) }
 
 // incumbents reads the incumbents of x's last attempt from its event
-// stream (at most experiment.MaxIncumbents), timed from its start.
+// stream, timed from its start.
 func (s *Service) incumbents(ctx context.Context, x *job.Execution) ([]experiment.Point, error) {
 	var out []experiment.Point
 	after := ""
@@ -782,7 +782,7 @@ func (s *Service) incumbents(ctx context.Context, x *job.Execution) ([]experimen
 		}
 		for _, ev := range evs {
 			after = ev.ID
-			if ev.Type != "incumbent" || len(out) >= experiment.MaxIncumbents {
+			if ev.Type != "incumbent" {
 				continue
 			}
 			var inc struct {

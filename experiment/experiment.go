@@ -195,8 +195,24 @@ type Row struct {
 	Incumbents []Point `json:"incumbents,omitempty"`
 }
 
-// MaxIncumbents bounds the incumbents a Row keeps.
-const MaxIncumbents = 1000
+// MaxIncumbents bounds the incumbents a Row keeps (Thin), so that a
+// results table stays small whatever its solvers report.
+const MaxIncumbents = 100
+
+// Thin returns at most n of pts (n ≥ 2): the first, the last and others
+// evenly spaced between, in order; pts itself when it has n or fewer.
+// Dropping intermediate incumbents can only raise a primal integral
+// (each kept one holds longer), never lower it.
+func Thin(pts []Point, n int) []Point {
+	if len(pts) <= n {
+		return pts
+	}
+	out := make([]Point, 0, n)
+	for i := range n {
+		out = append(out, pts[i*(len(pts)-1)/(n-1)])
+	}
+	return out
+}
 
 // Finished says the row's execution ended (succeeded, failed, stopped,
 // timed out).

@@ -125,3 +125,15 @@ func TestExecutionID(t *testing.T) {
 	require.Equal(t, a, experiment.ExecutionID(ns, 0))
 	require.NotEqual(t, a, experiment.ExecutionID(ns, 1))
 }
+
+func TestThin(t *testing.T) {
+	pts := make([]experiment.Point, 10)
+	for i := range pts {
+		pts[i] = experiment.Point{T: float64(i), Objective: float64(100 - i)}
+	}
+	require.Equal(t, pts, experiment.Thin(pts, 10))
+	got := experiment.Thin(pts, 4)
+	require.Equal(t, []experiment.Point{pts[0], pts[3], pts[6], pts[9]}, got)
+	// Thinning never lowers the primal integral.
+	require.GreaterOrEqual(t, experiment.PrimalIntegral(got, 91, 12), experiment.PrimalIntegral(pts, 91, 12))
+}
