@@ -201,7 +201,8 @@ const MaxIncumbents = 100
 
 // Thin returns at most n of pts (n ≥ 2): the first, the last and others
 // evenly spaced between, in order; pts itself when it has n or fewer.
-// Dropping intermediate incumbents can only raise a primal integral
+// For incumbents that improve one after another (as a solver reports
+// them), dropping intermediate ones can only raise a primal integral
 // (each kept one holds longer), never lower it.
 func Thin(pts []Point, n int) []Point {
 	if len(pts) <= n {
