@@ -78,9 +78,11 @@ type InstanceSetRequest struct {
 	Owner       string
 }
 
-// InstanceFile is a file to import as an instance: a .json document, or
-// an .mps or .lp model (stored as {"format": "mps", "model": "..."}, as
-// the REST upload of an instance does).
+// InstanceFile is a file to import as an instance: a .json document, an
+// .mps or .lp model (stored as {"format": "mps", "model": "..."}, as the
+// REST upload of an instance does), or a file of a format the job type
+// reads itself (job.WithInstanceFile, e.g. TSPLIB's .tsp for the TSP
+// example).
 type InstanceFile struct {
 	Name string
 	Data []byte
@@ -173,8 +175,18 @@ func (s *Service) ImportInstanceSet(ctx context.Context, req InstanceSetRequest,
 			_ = s.DeleteInstance(context.WithoutCancel(ctx), id)
 		}
 	}
+	var readers map[string]func([]byte) (json.RawMessage, error)
+	if t, err := s.reg.Lookup(req.JobType); err == nil {
+		readers = t.Def.InstanceFiles
+	}
 	for i, f := range files {
 		data, format, err := InstanceFileData(f.Name, f.Data)
+		if ext := strings.ToLower(path.Ext(f.Name)); readers[ext] != nil {
+			format = ext[1:]
+			if data, err = readers[ext](f.Data); err != nil {
+				err = job.Errorf(job.CodeInvalid, "%v", err)
+			}
+		}
 		if err == nil {
 			var in *job.Instance
 			in, err = s.CreateInstance(ctx, &job.Instance{Name: f.Name, JobType: req.JobType, Owner: req.Owner, Format: format, Tags: req.Tags}, data)
