@@ -25,10 +25,11 @@ import (
 // which some variant got worse.
 const exitWorse = 4
 
-// instanceExts are the files an instance directory's import sends.
-var instanceExts = map[string]bool{".json": true, ".mps": true, ".lp": true}
+// instanceExts are the files an instance directory's import sends: JSON,
+// MPS and LP, and TSPLIB for job types that read it (job.WithInstanceFile).
+var instanceExts = map[string]bool{".json": true, ".mps": true, ".lp": true, ".tsp": true}
 
-// dirArchive packs the instance files of dir (.json, .mps, .lp; not
+// dirArchive packs the instance files of dir (instanceExts; not
 // hidden, not in subdirectories) into a .tar.gz, and says how many.
 func dirArchive(dir string) ([]byte, int, error) {
 	entries, err := os.ReadDir(dir)
@@ -57,7 +58,7 @@ func dirArchive(dir string) ([]byte, int, error) {
 		n++
 	}
 	if n == 0 {
-		return nil, 0, fmt.Errorf("%s holds no instance files (.json, .mps, .lp)", dir)
+		return nil, 0, fmt.Errorf("%s holds no instance files (.json, .mps, .lp, .tsp)", dir)
 	}
 	if err := tw.Close(); err != nil {
 		return nil, 0, err
@@ -83,7 +84,7 @@ func (a *app) instanceSetCommand() *cobra.Command {
 	var tags []string
 	imp := &cobra.Command{
 		Use:   "import NAME DIR",
-		Short: "Import a directory of instance files (.json, .mps, .lp) as an instance set",
+		Short: "Import a directory of instance files (.json, .mps, .lp, .tsp) as an instance set",
 		Args:  usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
@@ -175,7 +176,7 @@ func (a *app) experimentCommand() *cobra.Command {
 	run := &cobra.Command{
 		Use:   "run --job-type T --variant label=A,solver=S,config=JSON... [DIR]",
 		Short: "Run an experiment over a directory of instances and print the comparison table",
-		Long: `Import DIR's instance files (.json, .mps, .lp) as an instance set (or use
+		Long: `Import DIR's instance files (.json, .mps, .lp, .tsp) as an instance set (or use
 --instance-set), run every instance under every --variant (and --repetitions
 seeds), wait for the experiment to finish and print a table per variant:
 cells, solved, shifted geometric mean time (shift 10 s), mean gap, mean
