@@ -334,7 +334,13 @@ func (a *app) runExperiment(ctx context.Context, args []string, f experimentFlag
 		ctx, cancel = context.WithTimeout(ctx, f.waitFor)
 		defer cancel()
 	}
+	// On a terminal, a status line on stderr says how far it got.
+	errFile, ok := a.errOut.(*os.File)
+	live := ok && isTerminal(errFile)
 	for e.State == experiment.StateRunning {
+		if live {
+			fmt.Fprintf(a.errOut, "\r\033[Kexperiment %s: %d of %d cells submitted", e.ID, e.Submitted, e.Cells)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("experiment %s still running (%d of %d cells submitted): %w", e.ID, e.Submitted, e.Cells, ctx.Err())
@@ -343,6 +349,9 @@ func (a *app) runExperiment(ctx context.Context, args []string, f experimentFlag
 		if e, err = c.GetExperiment(ctx, e.ID); err != nil {
 			return err
 		}
+	}
+	if live {
+		fmt.Fprint(a.errOut, "\r\033[K")
 	}
 	res, err := c.ExperimentResults(ctx, e.ID)
 	if err != nil {
