@@ -103,6 +103,7 @@ const schedulerBatch = 100
 // schedulerLoop queues due executions and fires due schedules every
 // SchedulerInterval until ctx ends.
 func (s *Service) schedulerLoop(ctx context.Context) {
+	defer s.startExperimentLoop(ctx)() // experiments.go
 	t := time.NewTicker(s.cfg.SchedulerInterval)
 	defer t.Stop()
 	for {

@@ -110,6 +110,10 @@ type Definition struct {
 	RequiredTags []string
 	// Extra holds plugin-specific data (e.g. the solver.App behind a job).
 	Extra any
+	// InstanceFiles read instance files of the job type's own formats,
+	// by file extension (".tsp"), into instance JSON when files are
+	// imported (solvekit.Service.ImportInstanceSet; WithInstanceFile).
+	InstanceFiles map[string]func(data []byte) (json.RawMessage, error)
 
 	err error // deferred option error, reported at registration
 	// checkInput decodes an instance into a typed job's input and checks
@@ -226,6 +230,19 @@ func WithMaxRetries(n int) Option { return func(d *Definition) { d.MaxRetries = 
 // WithSolvers records the solver names a job offers and its default.
 func WithSolvers(defaultSolver string, names ...string) Option {
 	return func(d *Definition) { d.DefaultSolver, d.Solvers = defaultSolver, names }
+}
+
+// WithInstanceFile makes files with extension ext (".tsp", lower case)
+// importable as instances of the job type: read turns a file's bytes into
+// the instance JSON (checked against the instance schema afterwards). An
+// error from read refuses the file.
+func WithInstanceFile(ext string, read func(data []byte) (json.RawMessage, error)) Option {
+	return func(d *Definition) {
+		if d.InstanceFiles == nil {
+			d.InstanceFiles = map[string]func([]byte) (json.RawMessage, error){}
+		}
+		d.InstanceFiles[strings.ToLower(ext)] = read
+	}
 }
 
 // WithError records an error found while building a definition (for

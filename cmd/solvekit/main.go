@@ -4,7 +4,8 @@
 // (work) for the built-in job types (the CBC/GLPK "mip" app and "echo"),
 // and calls a running API as a client: submit, get, list, logs, stop,
 // relaunch, solution, job-types, queues, workers, users, api-keys,
-// cleanup. Install it with
+// cleanup, and experiment and instance-set (docs/experiments.md). Install
+// it with
 //
 //	go install github.com/solvekit/solvekit/cmd/solvekit@latest
 //
@@ -116,7 +117,8 @@ then SOLVEKIT_SERVER and SOLVEKIT_TOKEN, then the config file
 		root.AddCommand(c)
 	}
 	for _, c := range []*cobra.Command{a.submitCommand(), a.getCommand(), a.listCommand(), a.logsCommand(),
-		a.stopCommand(), a.relaunchCommand(), a.solutionCommand(), a.deleteCommand(), a.cleanupCommand()} {
+		a.stopCommand(), a.relaunchCommand(), a.solutionCommand(), a.deleteCommand(), a.cleanupCommand(),
+		a.experimentCommand(), a.instanceSetCommand()} {
 		c.GroupID = "exec"
 		root.AddCommand(c)
 	}

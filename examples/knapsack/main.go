@@ -9,7 +9,9 @@
 //  3. the same instance with a config time limit of one second: the
 //     search stops at its limit and the execution succeeds with solver
 //     status time_limit and the incumbent;
-//  4. an instance whose checks fail: refused before the solve.
+//  4. an instance whose checks fail: refused before the solve;
+//  5. an experiment comparing both solvers over generated instances
+//     (docs/experiments.md).
 //
 // Run it with:
 //
@@ -108,7 +110,7 @@ func run(ctx context.Context) error {
 	for _, c := range findings {
 		fmt.Printf("          check %s/%s (warning=%t): %s\n", c.Stage, c.Name, c.IsWarning, c.Message)
 	}
-	return nil
+	return experimentSection(ctx, svc) // experiment.go
 }
 
 func submitAndWait(ctx context.Context, svc *solvekit.Service, req solvekit.SubmitRequest) (*job.Execution, error) {

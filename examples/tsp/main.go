@@ -67,7 +67,7 @@ func loadInstance(path string, n int, seed uint64) (json.RawMessage, string, err
 
 func run(ctx context.Context, instance json.RawMessage, what string, seed uint64, limit time.Duration) error {
 	// A Service on the embedded in-memory Redis, with a worker.
-	svc, stop, err := scaffold.Start(ctx, true, tspApp().Definition())
+	svc, stop, err := scaffold.Start(ctx, true, tspDefinition())
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ func (s *Store) InstancesCreatedBefore(ctx context.Context, t time.Time, offset,
 // KEYS[1] instance, KEYS[2] its data, KEYS[3] executions by instance,
 // KEYS[4..] instance indexes. ARGV[1] id.
 var deleteUnusedInstance = redis.NewScript(`
-if redis.call('EXISTS', KEYS[3]) == 1 or redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[3]) == 1 or redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'pinned') == 1 then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
 for i = 4, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
 return 1`)

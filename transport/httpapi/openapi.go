@@ -333,6 +333,7 @@ func (h *handler) document(base string) map[string]any {
 			map[string]any{"name": "service"}, map[string]any{"name": "auth"}, map[string]any{"name": "users"},
 			map[string]any{"name": "jobTypes"}, map[string]any{"name": "instances"}, map[string]any{"name": "executions"},
 			map[string]any{"name": "schedules"}, map[string]any{"name": "operations"},
+			map[string]any{"name": "experiments", "description": "instance sets, and experiments comparing solvers and configs over them"},
 			map[string]any{"name": "tags", "description": "pyfarm's tags API: labels on executions, instances and job types"},
 		},
 	}

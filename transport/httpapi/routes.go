@@ -181,6 +181,7 @@ func (h *handler) routeTable() []*route {
 		{method: "GET", path: "/workers", op: "listWorkers", summary: "Running worker processes", tag: "operations",
 			access: accOps, handle: h.listWorkers, status: 200, resp: api.WorkerList{}},
 	}
+	rs = append(rs, h.experimentRoutes()...) // experiments.go
 	if h.opts.AllowSignup && !h.opts.DisableBuiltinAuth {
 		rs = append(rs, &route{method: "POST", path: "/signup", op: "signup", summary: "Create an account and get a token", tag: "auth",
 			access: accOpen, handle: h.signup, body: &api.SignupRequest{}, status: 201, resp: api.TokenResponse{}, errs: []int{409}})

@@ -130,6 +130,18 @@ func TestStrictJSONBodies(t *testing.T) {
 			{"cased", `{"Enabled":true}`, "/Enabled"},
 			{"utf8", "{\"name\":\"n\xff\"}", ""},
 		}},
+		{"POST /instanceSets", "/instanceSets", []variant{
+			{"cased", `{"NAME":"s","instance_ids":["` + in.ID + `"]}`, "/NAME"},
+			{"utf8", "{\"name\":\"s\xff\",\"instance_ids\":[]}", ""},
+		}},
+		{"POST /experiments", "/experiments", []variant{
+			{"cased", `{"JOB_TYPE":"echo","instance_set_id":"x","variants":[{"label":"a"}]}`, "/JOB_TYPE"},
+			{"utf8 in config", "{\"job_type\":\"echo\",\"instance_set_id\":\"x\",\"variants\":[{\"label\":\"a\",\"config\":{\"k\":\"\xff\"}}]}", ""},
+		}},
+		{"PATCH /experiments/{id}", "/experiments/" + sc.ID, []variant{
+			{"cased", `{"Baseline":true}`, "/Baseline"},
+			{"utf8", "{\"baseline\":true,\"x\":\"\xff\"}", ""},
+		}},
 	}
 
 	// The table covers every operation with a JSON request body.
