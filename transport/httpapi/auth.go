@@ -119,11 +119,13 @@ func (h *handler) authenticate(rt *route, r *http.Request) (*Principal, error) {
 	case tok == "":
 		return nil, unauthorized("credentials required: send Authorization: Bearer <token>")
 	case strings.HasPrefix(tok, users.JobKeyPrefix):
-		id := r.PathValue("id")
-		if !rt.jobKey || !uuidPattern.MatchString(id) {
+		if !rt.jobKey {
 			return nil, forbidden("a job key only grants access to its own execution")
 		}
-		id = strings.ToLower(id)
+		id, err := pathID(r, "execution")
+		if err != nil {
+			return nil, forbidden("a job key only grants access to its own execution")
+		}
 		ok, err := h.svc.CheckJobKey(ctx, id, tok)
 		if err != nil {
 			return nil, err

@@ -323,6 +323,9 @@ func TestSchedulesHTTP(t *testing.T) {
 		return len(fired.Executions) > 0
 	}, patience.Scale(20*time.Second), 50*time.Millisecond)
 	require.Equal(t, sc.ID, fired.Executions[0].ScheduleID)
+	tick, err := planner.c.GetExecution(ctx, fired.Executions[0].ID)
+	require.NoError(t, err, "a schedule's execution (id %q) is reachable by its id", fired.Executions[0].ID)
+	require.Equal(t, sc.ID, tick.ScheduleID)
 
 	got, err := planner.c.GetSchedule(ctx, sc.ID)
 	require.NoError(t, err)
@@ -366,6 +369,38 @@ func TestSchedulesHTTP(t *testing.T) {
 	require.Equal(t, 422, client.StatusCode(err), "a sync job type is not scheduled")
 	_, err = planner.c.CreateExecution(ctx, api.ExecutionCreate{JobType: "sum", Instance: json.RawMessage(`{"values":[3]}`), RunIn: "soon"}, 0)
 	require.Equal(t, 422, client.StatusCode(err))
+}
+
+// TestChosenExecutionIDs: an execution whose id its submitter chose (any
+// 1 to 64 letters, digits, '-', '_' or '.', not only a UUID) is reached by
+// that id on every execution route, by its owner and by its job key; ids
+// no execution can have are 404.
+func TestChosenExecutionIDs(t *testing.T) {
+	e, planner, _ := plannerEnv(t, envOpts{})
+	ctx := context.Background()
+	const id = "Nightly.run_2026-12-02"
+	ex, err := planner.c.CreateExecution(ctx, api.ExecutionCreate{ID: id, JobType: "sum", Instance: json.RawMessage(`{"values":[4,5]}`)}, 0)
+	require.NoError(t, err)
+	require.Equal(t, id, ex.ID)
+
+	done, err := planner.c.WaitExecution(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, "succeeded", string(done.State))
+	sol, err := planner.c.ExecutionData(ctx, id, "")
+	require.NoError(t, err)
+	require.JSONEq(t, `{"sum":9}`, string(sol))
+	_, err = planner.c.ExecutionLog(ctx, id, "", client.Page{})
+	require.NoError(t, err)
+	st, err := e.client(client.WithJobKey(ex.JobKey)).ExecutionStatus(ctx, id)
+	require.NoError(t, err, "the job key reaches its chosen-id execution")
+	require.Equal(t, "succeeded", string(st.State))
+	_, err = planner.c.GetExecution(ctx, strings.ToLower(id))
+	require.Equal(t, 404, client.StatusCode(err), "a chosen id is taken exactly as written")
+
+	for _, bad := range []string{"..", "a%20b", strings.Repeat("x", 65)} {
+		status, _, b := e.raw("GET", "/executions/"+bad, nil, http.Header{"Authorization": {"Bearer " + mustLogin(t, e, "planner")}})
+		require.Equal(t, 404, status, "%q: %s", bad, b)
+	}
 }
 
 // TestUnknownSolverRefused: over REST, a solver name for a job type that

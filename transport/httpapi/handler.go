@@ -434,14 +434,30 @@ func (h *handler) authorize(rt *route, r *http.Request, p *Principal) error {
 
 var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
+// executionIDPattern matches every execution id solvekit makes or takes:
+// a generated UUID, a caller's chosen id (SubmitRequest.ID: 1 to 64
+// letters, digits, '-', '_' or '.') and a schedule tick's "<schedule
+// id>-<Unix seconds>".
+var executionIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
 // pathID returns the {id} path value, refusing anything that is not an id
-// solvekit makes (so no odd key ever reaches Redis).
+// solvekit makes (so no odd key ever reaches Redis). A UUID is taken in
+// either case (solvekit's are lower case); an execution's id may also be
+// one its submitter chose or a schedule made, taken exactly as written.
 func pathID(r *http.Request, what string) (string, error) {
 	id := r.PathValue("id")
-	if !uuidPattern.MatchString(id) {
-		return "", notFoundErr("%s %q not found", what, id)
+	if uuidPattern.MatchString(id) {
+		return strings.ToLower(id), nil
 	}
-	return strings.ToLower(id), nil
+	if what == "execution" && validExecutionID(id) {
+		return id, nil
+	}
+	return "", notFoundErr("%s %q not found", what, id)
+}
+
+// validExecutionID reports whether id can name an execution.
+func validExecutionID(id string) bool {
+	return executionIDPattern.MatchString(id) && id != "." && id != ".."
 }
 
 // byPath reads with get the record the path's {id} names; an id that is
