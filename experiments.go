@@ -91,6 +91,10 @@ type InstanceFile struct {
 // ListFilter pages the listings of instance sets and experiments, newest
 // first.
 type ListFilter struct {
+	// Owner, when set, lists only that owner's documents (their Owner),
+	// read from a per-owner index: the page is full and the total counts
+	// theirs only. "" lists everyone's.
+	Owner string
 	// Limit is the page size: default 25, at most 1000.
 	Limit int
 	// Offset skips that many.
@@ -115,14 +119,6 @@ func (s *Service) CreateInstanceSet(ctx context.Context, req InstanceSetRequest)
 	if err != nil {
 		return nil, err
 	}
-	for i, id := range req.InstanceIDs {
-		if _, err := s.GetInstance(ctx, id); err != nil {
-			if job.ErrorCode(err) == job.CodeNotFound {
-				return nil, invalidAt(fmt.Sprintf("/instance_ids/%d", i), "exists", fmt.Sprintf("instance %q not found", id))
-			}
-			return nil, err
-		}
-	}
 	u, err := uuid.NewV7()
 	if err != nil {
 		return nil, err
@@ -134,12 +130,25 @@ func (s *Service) CreateInstanceSet(ctx context.Context, req InstanceSetRequest)
 		return nil, err
 	}
 	// Pinned first, so that retention never removes an instance a stored
-	// set holds (a failed put leaves a pin: the instance is kept longer).
+	// set holds and DeleteInstance refuses it (it checks the pin
+	// atomically): an instance that exists after its pin stays.
 	if err := s.store.PinInstances(ctx, set.InstanceIDs, 1); err != nil {
 		return nil, store.Classify(err)
 	}
-	if err := s.store.PutDoc(ctx, store.KindInstanceSet, set.ID, def, set.CreatedAt, nil); err != nil {
-		return nil, store.Classify(err)
+	unpin := func(err error) (*InstanceSet, error) {
+		_ = s.store.PinInstances(context.WithoutCancel(ctx), set.InstanceIDs, -1)
+		return nil, err
+	}
+	for i, id := range req.InstanceIDs {
+		if _, err := s.GetInstance(ctx, id); err != nil {
+			if job.ErrorCode(err) == job.CodeNotFound {
+				return unpin(invalidAt(fmt.Sprintf("/instance_ids/%d", i), "exists", fmt.Sprintf("instance %q not found", id)))
+			}
+			return unpin(err)
+		}
+	}
+	if err := s.store.PutDoc(ctx, store.KindInstanceSet, set.ID, set.Owner, def, set.CreatedAt, nil); err != nil {
+		return unpin(store.Classify(err))
 	}
 	return set, nil
 }
@@ -235,7 +244,7 @@ func decodeInstanceSet(d *store.Doc) (*InstanceSet, error) {
 }
 
 // InstanceSets returns a page of instance sets, newest first, and how
-// many there are.
+// many there are (of f.Owner's when set).
 func (s *Service) InstanceSets(ctx context.Context, f ListFilter) ([]*InstanceSet, int64, error) {
 	return listDocs(ctx, s, store.KindInstanceSet, f, decodeInstanceSet)
 }
@@ -246,7 +255,7 @@ func listDocs[T any](ctx context.Context, s *Service, kind store.DocKind, f List
 	if err != nil {
 		return nil, 0, err
 	}
-	ds, total, err := s.store.ListDocs(ctx, kind, p.Offset, p.Limit)
+	ds, total, err := s.store.ListDocs(ctx, kind, f.Owner, p.Offset, p.Limit)
 	if err != nil {
 		return nil, 0, store.Classify(err)
 	}
@@ -366,7 +375,7 @@ func (s *Service) CreateExperiment(ctx context.Context, req ExperimentRequest) (
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.PutDoc(ctx, store.KindExperiment, e.ID, def, e.CreatedAt,
+	if err := s.store.PutDoc(ctx, store.KindExperiment, e.ID, e.Owner, def, e.CreatedAt,
 		map[string]string{"state": string(e.State), "next": "0", "baseline": strconv.FormatBool(e.Baseline)}); err != nil {
 		return nil, store.Classify(err)
 	}
@@ -481,7 +490,7 @@ func (s *Service) Experiment(ctx context.Context, id string) (*Experiment, error
 }
 
 // Experiments returns a page of experiments, newest first, and how many
-// there are.
+// there are (of f.Owner's when set).
 func (s *Service) Experiments(ctx context.Context, f ListFilter) ([]*Experiment, int64, error) {
 	return listDocs(ctx, s, store.KindExperiment, f, decodeExperiment)
 }

@@ -419,3 +419,32 @@ func TestInstanceSetKeepsItsInstances(t *testing.T) {
 	}
 	require.Equal(t, 2, total)
 }
+
+// TestInstanceSetRefusesInstanceDelete: DeleteInstance of an instance a
+// set holds is CodeConflict and leaves it; once no set holds it, it goes.
+// A set over a missing instance pins nothing.
+func TestInstanceSetRefusesInstanceDelete(t *testing.T) {
+	b := setup(t, setupOpts{defs: []*job.Definition{benchJob()}, noWork: true})
+	ctx := context.Background()
+	set := benchSet(t, b.svc, 2)
+	again, err := b.svc.CreateInstanceSet(ctx, solvekit.InstanceSetRequest{Name: "first", InstanceIDs: set.InstanceIDs[:1]})
+	require.NoError(t, err)
+	id := set.InstanceIDs[0]
+	err = b.svc.DeleteInstance(ctx, id)
+	require.ErrorIs(t, err, job.ErrConflict)
+	require.Contains(t, err.Error(), "held by 2 instance set(s)")
+	_, err = b.svc.GetInstance(ctx, id)
+	require.NoError(t, err, "a refused delete leaves the instance")
+	require.NoError(t, b.svc.DeleteInstanceSet(ctx, set.ID))
+	require.ErrorIs(t, b.svc.DeleteInstance(ctx, id), job.ErrConflict, "the other set still holds it")
+	require.NoError(t, b.svc.DeleteInstance(ctx, set.InstanceIDs[1]), "no set holds it any more")
+	require.NoError(t, b.svc.DeleteInstanceSet(ctx, again.ID))
+	require.NoError(t, b.svc.DeleteInstance(ctx, id))
+	require.ErrorIs(t, b.svc.DeleteInstance(ctx, id), job.ErrNotFound)
+
+	loose, err := b.svc.CreateInstance(ctx, &job.Instance{Name: "loose"}, []byte(`{"n": 1}`))
+	require.NoError(t, err)
+	_, err = b.svc.CreateInstanceSet(ctx, solvekit.InstanceSetRequest{Name: "bad", InstanceIDs: []string{loose.ID, "missing"}})
+	require.Equal(t, job.CodeInvalid, job.ErrorCode(err), "%v", err)
+	require.NoError(t, b.svc.DeleteInstance(ctx, loose.ID), "a refused set leaves no pin")
+}

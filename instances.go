@@ -137,7 +137,9 @@ func (s *Service) UpdateInstance(ctx context.Context, in *job.Instance) error {
 }
 
 // DeleteInstance removes a stored instance and its data. Executions that
-// ran on it keep their own copy of the data.
+// ran on it keep their own copy of the data. While an instance set holds
+// the instance it stays and the delete is CodeConflict (an experiment over
+// the set still needs it): delete the set first.
 func (s *Service) DeleteInstance(ctx context.Context, id string) error {
 	return store.Classify(s.store.DeleteInstance(ctx, id))
 }

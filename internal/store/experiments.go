@@ -22,6 +22,7 @@ var (
 	expSubmittedScript = script("exp_submitted")
 	unlockScript       = script("unlock")
 	instPinScript      = script("inst_pin")
+	docDeleteScript    = script("doc_delete")
 )
 
 // PinInstances adds delta (1 or -1) to how many instance sets hold each
@@ -52,6 +53,10 @@ const (
 
 func (k keys) doc(kind DocKind, id string) string { return k.p + ":" + string(kind) + ":" + id }
 func (k keys) docs(kind DocKind) string           { return k.p + ":" + string(kind) + "s" }
+
+// docsOwner is the set of owner o's documents of kind; doc_delete.lua
+// derives it from docs(kind).
+func (k keys) docsOwner(kind DocKind, o string) string { return k.docs(kind) + ":own:" + o }
 func (k keys) expActive() string                  { return k.p + ":exp-active" }
 func (k keys) expOpen(id string) string           { return k.p + ":exp:" + id + ":open" }
 func (k keys) expRows(id string) string           { return k.p + ":exp:" + id + ":rows" }
@@ -72,16 +77,21 @@ func docNotFound(kind DocKind, id string) error {
 	return &job.Error{Code: job.CodeNotFound, Message: fmt.Sprintf("%s %q not found", name, id)}
 }
 
-// PutDoc creates document id of kind with definition def and fields;
-// an experiment (running) joins the active set.
-func (s *Store) PutDoc(ctx context.Context, kind DocKind, id string, def []byte, created time.Time, fields map[string]string) error {
+// PutDoc creates document id of kind, owned by owner ("" for none), with
+// definition def and fields; an experiment (running) joins the active
+// set.
+func (s *Store) PutDoc(ctx context.Context, kind DocKind, id, owner string, def []byte, created time.Time, fields map[string]string) error {
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		args := []any{"def", def, "created_at", ms(created)}
+		args := []any{"def", def, "created_at", ms(created), "owner", owner}
 		for k, v := range fields {
 			args = append(args, k, v)
 		}
 		p.HSet(ctx, s.k.doc(kind, id), args...)
-		p.ZAdd(ctx, s.k.docs(kind), redis.Z{Score: float64(created.UnixMilli()), Member: id})
+		z := redis.Z{Score: float64(created.UnixMilli()), Member: id}
+		p.ZAdd(ctx, s.k.docs(kind), z)
+		if owner != "" {
+			p.ZAdd(ctx, s.k.docsOwner(kind, owner), z)
+		}
 		if kind == KindExperiment {
 			p.SAdd(ctx, s.k.expActive(), id)
 		}
@@ -116,15 +126,19 @@ func decodeDoc(id string, m map[string]string) *Doc {
 }
 
 // ListDocs returns a page of documents of kind, newest first, and how
-// many there are.
-func (s *Store) ListDocs(ctx context.Context, kind DocKind, offset, limit int) ([]*Doc, int64, error) {
+// many there are: all of them, or owner's when owner is not "".
+func (s *Store) ListDocs(ctx context.Context, kind DocKind, owner string, offset, limit int) ([]*Doc, int64, error) {
+	key := s.k.docs(kind)
+	if owner != "" {
+		key = s.k.docsOwner(kind, owner)
+	}
 	var out []*Doc
 	var total int64
 	err := s.read(ctx, func() error {
 		out = out[:0]
 		pipe := s.rdb.Pipeline()
-		idsCmd := pipe.ZRevRange(ctx, s.k.docs(kind), int64(offset), int64(offset+limit-1))
-		totalCmd := pipe.ZCard(ctx, s.k.docs(kind))
+		idsCmd := pipe.ZRevRange(ctx, key, int64(offset), int64(offset+limit-1))
+		totalCmd := pipe.ZCard(ctx, key)
 		if _, err := pipe.Exec(ctx); err != nil {
 			return err
 		}
@@ -150,23 +164,15 @@ func (s *Store) ListDocs(ctx context.Context, kind DocKind, offset, limit int) (
 	return out, total, err
 }
 
-// DeleteDoc removes document id of kind (an experiment with its cells'
-// bookkeeping; its executions stay).
+// DeleteDoc removes document id of kind and its index entries (an
+// experiment with its cells' bookkeeping; its executions stay).
 func (s *Store) DeleteDoc(ctx context.Context, kind DocKind, id string) error {
-	var del *redis.IntCmd
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		del = p.Del(ctx, s.k.doc(kind, id))
-		p.ZRem(ctx, s.k.docs(kind), id)
-		if kind == KindExperiment {
-			p.SRem(ctx, s.k.expActive(), id)
-			p.Del(ctx, s.k.expOpen(id), s.k.expRows(id))
-		}
-		return nil
-	})
+	n, err := s.runScript(ctx, docDeleteScript, []string{s.k.doc(kind, id), s.k.docs(kind),
+		s.k.expActive(), s.k.expOpen(id), s.k.expRows(id)}, id, string(kind)).Int()
 	if err != nil {
 		return fmt.Errorf("store: delete %s %s: %w", kind, id, err)
 	}
-	if del.Val() == 0 {
+	if n == 0 {
 		return docNotFound(kind, id)
 	}
 	return nil

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ func TestExperimentBookkeeping(t *testing.T) {
 	s := store.New(redistest.Client(t), store.Options{})
 	ctx := context.Background()
 	now := time.Now()
-	require.NoError(t, s.PutDoc(ctx, store.KindExperiment, "e1", []byte(`{}`), now, map[string]string{"state": "running", "next": "0"}))
+	require.NoError(t, s.PutDoc(ctx, store.KindExperiment, "e1", "", []byte(`{}`), now, map[string]string{"state": "running", "next": "0"}))
 	active, err := s.ActiveExperiments(ctx)
 	require.NoError(t, err)
 	require.Equal(t, []string{"e1"}, active)
@@ -72,7 +73,7 @@ func TestExperimentBookkeeping(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, got)
 
-	docs, total, err := s.ListDocs(ctx, store.KindExperiment, 0, 10)
+	docs, total, err := s.ListDocs(ctx, store.KindExperiment, "", 0, 10)
 	require.NoError(t, err)
 	require.EqualValues(t, 1, total)
 	require.Len(t, docs, 1)
@@ -83,4 +84,41 @@ func TestExperimentBookkeeping(t *testing.T) {
 	rows, err = s.CellRows(ctx, "e1")
 	require.NoError(t, err)
 	require.Empty(t, rows)
+}
+
+// TestDocOwnerIndex: a document with an owner is listed in its owner's
+// index too (full pages, the owner's total), and a delete removes it from
+// both.
+func TestDocOwnerIndex(t *testing.T) {
+	rdb := redistest.Client(t)
+	s := store.New(rdb, store.Options{})
+	ctx := context.Background()
+	now := time.Now()
+	for i, o := range []string{"ann", "bob", "ann", "", "ann"} {
+		require.NoError(t, s.PutDoc(ctx, store.KindInstanceSet, fmt.Sprint("s", i), o, []byte(`{}`), now.Add(time.Duration(i)*time.Millisecond), nil))
+	}
+	docs, total, err := s.ListDocs(ctx, store.KindInstanceSet, "ann", 0, 2)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, total)
+	require.Len(t, docs, 2)
+	require.Equal(t, []string{"s4", "s2"}, []string{docs[0].ID, docs[1].ID})
+	docs, _, err = s.ListDocs(ctx, store.KindInstanceSet, "ann", 2, 2)
+	require.NoError(t, err)
+	require.Len(t, docs, 1)
+	require.Equal(t, "s0", docs[0].ID)
+	_, total, err = s.ListDocs(ctx, store.KindInstanceSet, "", 0, 2)
+	require.NoError(t, err)
+	require.EqualValues(t, 5, total)
+
+	require.NoError(t, s.DeleteDoc(ctx, store.KindInstanceSet, "s2"))
+	require.NoError(t, s.DeleteDoc(ctx, store.KindInstanceSet, "s1"))
+	_, total, err = s.ListDocs(ctx, store.KindInstanceSet, "ann", 0, 10)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, total)
+	_, total, err = s.ListDocs(ctx, store.KindInstanceSet, "bob", 0, 10)
+	require.NoError(t, err)
+	require.EqualValues(t, 0, total)
+	_, total, err = s.ListDocs(ctx, store.KindInstanceSet, "", 0, 10)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, total)
 }

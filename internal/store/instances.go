@@ -101,23 +101,24 @@ func (s *Store) UpdateInstance(ctx context.Context, in *Instance) error {
 }
 
 // DeleteInstance removes an instance and its data. Executions keep their
-// own copy of the data they ran on.
+// own copy of the data they ran on. An instance that instance sets hold
+// (PinInstances) is CodeConflict and stays.
 func (s *Store) DeleteInstance(ctx context.Context, id string) error {
 	in, err := s.GetInstance(ctx, id)
 	if err != nil {
 		return err
 	}
-	pipe := s.rdb.TxPipeline()
-	pipe.Del(ctx, s.k.inst(id), s.k.instData(id))
-	pipe.ZRem(ctx, s.k.ixInstAll(), id)
-	if in.Owner != "" {
-		pipe.ZRem(ctx, s.k.ixInstOwner(in.Owner), id)
+	n, err := s.runScript(ctx, instDeleteScript, s.instDeleteKeys(id, in.Owner, joinTags(in.Tags)), id, "").Int()
+	switch {
+	case err != nil:
+		return err
+	case n == 0:
+		return instNotFound(id)
+	case n < 0:
+		return &job.Error{Code: job.CodeConflict, Message: fmt.Sprintf(
+			"instance %q is held by %d instance set(s): delete the set(s) holding it first (an instance set cannot drop an instance)", id, -n)}
 	}
-	for _, t := range in.Tags {
-		pipe.ZRem(ctx, s.k.ixInstTag(t), id)
-	}
-	_, err = pipe.Exec(ctx)
-	return err
+	return nil
 }
 
 // InstanceListing is one page of instances.

@@ -16,17 +16,22 @@ func (s *Store) InstancesCreatedBefore(ctx context.Context, t time.Time, offset,
 		Min: "-inf", Max: "(" + ms(t), Offset: offset, Count: limit}).Result()
 }
 
-// deleteUnusedInstance removes an instance, its data and its index
-// entries unless a stored execution names it: the executions' index by
-// that instance exists while one does (delete.lua removes the member, and
-// Redis the emptied key). It answers 1 when it deleted.
-// KEYS[1] instance, KEYS[2] its data, KEYS[3] executions by instance,
-// KEYS[4..] instance indexes. ARGV[1] id.
-var deleteUnusedInstance = redis.NewScript(`
-if redis.call('EXISTS', KEYS[3]) == 1 or redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'pinned') == 1 then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2])
-for i = 4, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
-return 1`)
+// instDeleteScript removes an instance unless a set pins it (or, when
+// asked, a stored execution names it); see inst_delete.lua.
+var instDeleteScript = script("inst_delete")
+
+// instDeleteKeys are inst_delete.lua's keys for instance id of owner with
+// tags (as stored: joined).
+func (s *Store) instDeleteKeys(id, owner, tags string) []string {
+	keys := []string{s.k.inst(id), s.k.instData(id), s.k.ixInstance(id), s.k.ixInstAll()}
+	if owner != "" {
+		keys = append(keys, s.k.ixInstOwner(owner))
+	}
+	for _, t := range splitTags(tags) {
+		keys = append(keys, s.k.ixInstTag(t))
+	}
+	return keys
+}
 
 // DeleteUnusedInstances deletes, of the instances ids, those that no
 // stored execution names, each in one atomic check-and-delete, and
@@ -53,16 +58,10 @@ func (s *Store) DeleteUnusedInstances(ctx context.Context, ids []string) (int, e
 		if used[i].Val() > 0 {
 			continue
 		}
-		keys := []string{s.k.inst(id), s.k.instData(id), s.k.ixInstance(id), s.k.ixInstAll()}
 		v := owners[i].Val()
-		if o, _ := v[0].(string); o != "" {
-			keys = append(keys, s.k.ixInstOwner(o))
-		}
+		o, _ := v[0].(string)
 		tags, _ := v[1].(string)
-		for _, t := range splitTags(tags) {
-			keys = append(keys, s.k.ixInstTag(t))
-		}
-		cmds = append(cmds, deleteUnusedInstance.Eval(ctx, pipe, keys, id))
+		cmds = append(cmds, instDeleteScript.Eval(ctx, pipe, s.instDeleteKeys(id, o, tags), id, "unused"))
 	}
 	if len(cmds) == 0 {
 		return 0, nil

@@ -198,41 +198,25 @@ func archiveFiles(name string, data []byte) ([]solvekit.InstanceFile, error) {
 	return out, nil
 }
 
-// ownerFilter is the owner a listing is limited to: a planner's own when
-// sharing is off.
-func (h *handler) ownerFilter(p *Principal) string {
-	if p.Role == api.RolePlanner && !h.opts.Sharing {
-		return p.ID
-	}
-	return ""
-}
-
-// listOwned lists a page of documents with list, keeping those p may see.
-// Sets and experiments are few per user; the page is filtered after
-// reading, so a planner's page may come back short.
-func listOwned[T any](h *handler, r *http.Request, p *Principal, list func(solvekit.ListFilter) ([]*T, int64, error), owner func(*T) string) ([]*T, int64, error) {
+// listOwned lists a page of documents with list: a planner's own when
+// sharing is off (the store's per-owner index keeps the page full and the
+// total theirs), everyone's otherwise.
+func listOwned[T any](h *handler, r *http.Request, p *Principal, list func(solvekit.ListFilter) ([]*T, int64, error)) ([]*T, int64, error) {
 	pg, err := parsePage(r)
 	if err != nil {
 		return nil, 0, err
 	}
-	all, total, err := list(solvekit.ListFilter{Limit: pg.limit, Offset: pg.offset})
-	if err != nil {
-		return nil, 0, err
+	f := solvekit.ListFilter{Limit: pg.limit, Offset: pg.offset}
+	if p.Role == api.RolePlanner && !h.opts.Sharing {
+		f.Owner = p.ID
 	}
-	o := h.ownerFilter(p)
-	out := make([]*T, 0, len(all))
-	for _, v := range all {
-		if o == "" || owner(v) == o {
-			out = append(out, v)
-		}
-	}
-	return out, total, nil
+	return list(f)
 }
 
 func (h *handler) listInstanceSets(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	sets, total, err := listOwned(h, r, p, func(f solvekit.ListFilter) ([]*solvekit.InstanceSet, int64, error) {
 		return h.svc.InstanceSets(r.Context(), f)
-	}, func(s *solvekit.InstanceSet) string { return s.Owner })
+	})
 	return okJSON(w, api.InstanceSetList{InstanceSets: sets, TotalEntries: total}, err)
 }
 
@@ -272,7 +256,7 @@ func (h *handler) createExperiment(w http.ResponseWriter, r *http.Request, p *Pr
 func (h *handler) listExperiments(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	es, total, err := listOwned(h, r, p, func(f solvekit.ListFilter) ([]*solvekit.Experiment, int64, error) {
 		return h.svc.Experiments(r.Context(), f)
-	}, func(e *solvekit.Experiment) string { return e.Owner })
+	})
 	return okJSON(w, api.ExperimentList{Experiments: es, TotalEntries: total}, err)
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/solvekit/solvekit/internal/patience"
 	"github.com/solvekit/solvekit/transport/api"
 	"github.com/solvekit/solvekit/transport/client"
+	"github.com/solvekit/solvekit/transport/httpapi"
 )
 
 // zipOf is a zip archive of files.
@@ -154,4 +155,78 @@ func TestExperimentsHTTP(t *testing.T) {
 	require.Equal(t, 404, client.StatusCode(err))
 	_, err = planner.c.CompareExperiment(ctx, ex2.ID, client.CompareOptions{Baseline: fmt.Sprint(ex3.ID)})
 	require.Equal(t, 404, client.StatusCode(err))
+}
+
+// TestExperimentListsPerOwner: a planner's listing of instance sets and
+// experiments is a full page of their own with their own total; an admin
+// (and, with Sharing, a planner) lists everyone's. An instance a set holds
+// cannot be deleted (409) until the set is.
+func TestExperimentListsPerOwner(t *testing.T) {
+	e, ann, admin := plannerEnv(t, envOpts{})
+	bob := e.addUser("bob", api.RolePlanner)
+	ctx := context.Background()
+	sets := map[string][]string{}
+	// Interleaved, so that a page over everyone's would mix them.
+	for i, a := range []*actor{ann, bob, ann, bob, ann} {
+		set, err := a.c.ImportInstanceSet(ctx, fmt.Sprint("set", i), "sum", nil, []client.File{{Name: "a.json", Data: []byte(`{"values":[1]}`)}})
+		require.NoError(t, err)
+		sets[a.name] = append(sets[a.name], set.ID)
+	}
+	for _, id := range []string{sets[ann.name][0], sets[bob.name][0], sets[ann.name][1]} {
+		a := ann
+		if id == sets[bob.name][0] {
+			a = bob
+		}
+		ex, err := a.c.CreateExperiment(ctx, api.ExperimentCreate{JobType: "sum", InstanceSetID: id, Variants: []api.VariantCreate{{Label: "a"}}})
+		require.NoError(t, err)
+		awaitExperimentHTTP(t, a.c, ex.ID)
+	}
+	for _, c := range []struct {
+		a                         *actor
+		sets, exps, firstPageSets int
+	}{{ann, 3, 2, 2}, {bob, 2, 1, 2}, {admin, 5, 3, 2}} {
+		l, err := c.a.c.ListInstanceSets(ctx, client.Page{Limit: 2})
+		require.NoError(t, err)
+		require.EqualValues(t, c.sets, l.TotalEntries, c.a.name)
+		require.Len(t, l.InstanceSets, c.firstPageSets, c.a.name)
+		rest, err := c.a.c.ListInstanceSets(ctx, client.Page{Limit: 2, Offset: 2})
+		require.NoError(t, err)
+		require.Len(t, rest.InstanceSets, min(c.sets-2, 2), c.a.name)
+		for _, s := range append(l.InstanceSets, rest.InstanceSets...) {
+			require.True(t, c.a == admin || s.Owner == c.a.user.ID, "%s sees %s's set", c.a.name, s.Owner)
+		}
+		xs, err := c.a.c.ListExperiments(ctx, client.Page{Limit: 1})
+		require.NoError(t, err)
+		require.EqualValues(t, c.exps, xs.TotalEntries, c.a.name)
+		require.Len(t, xs.Experiments, 1, c.a.name)
+		require.True(t, c.a == admin || xs.Experiments[0].Owner == c.a.user.ID)
+	}
+
+	set, err := ann.c.GetInstanceSet(ctx, sets[ann.name][2])
+	require.NoError(t, err)
+	err = ann.c.DeleteInstance(ctx, set.InstanceIDs[0])
+	require.Equal(t, 409, client.StatusCode(err), "%v", err)
+	require.ErrorContains(t, err, "instance set")
+	require.Equal(t, 409, client.StatusCode(admin.c.DeleteInstance(ctx, set.InstanceIDs[0])))
+	require.NoError(t, ann.c.DeleteInstanceSet(ctx, set.ID))
+	require.NoError(t, ann.c.DeleteInstance(ctx, set.InstanceIDs[0]))
+	l, err := ann.c.ListInstanceSets(ctx, client.Page{})
+	require.NoError(t, err)
+	require.EqualValues(t, 2, l.TotalEntries)
+}
+
+// TestExperimentListsSharing: with Sharing, a planner lists everyone's
+// instance sets, as the other listings do.
+func TestExperimentListsSharing(t *testing.T) {
+	e, ann, _ := plannerEnv(t, envOpts{opts: httpapi.Options{Sharing: true}})
+	bob := e.addUser("bob", api.RolePlanner)
+	ctx := context.Background()
+	for _, a := range []*actor{ann, bob} {
+		_, err := a.c.ImportInstanceSet(ctx, "s", "", nil, []client.File{{Name: "a.json", Data: []byte(`{}`)}})
+		require.NoError(t, err)
+	}
+	l, err := bob.c.ListInstanceSets(ctx, client.Page{Limit: 1})
+	require.NoError(t, err)
+	require.EqualValues(t, 2, l.TotalEntries)
+	require.Len(t, l.InstanceSets, 1)
 }
