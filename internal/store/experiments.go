@@ -57,9 +57,9 @@ func (k keys) docs(kind DocKind) string           { return k.p + ":" + string(ki
 // docsOwner is the set of owner o's documents of kind; doc_delete.lua
 // derives it from docs(kind).
 func (k keys) docsOwner(kind DocKind, o string) string { return k.docs(kind) + ":own:" + o }
-func (k keys) expActive() string                  { return k.p + ":exp-active" }
-func (k keys) expOpen(id string) string           { return k.p + ":exp:" + id + ":open" }
-func (k keys) expRows(id string) string           { return k.p + ":exp:" + id + ":rows" }
+func (k keys) expActive() string                       { return k.p + ":exp-active" }
+func (k keys) expOpen(id string) string                { return k.p + ":exp:" + id + ":open" }
+func (k keys) expRows(id string) string                { return k.p + ":exp:" + id + ":rows" }
 
 // Doc is a stored document: its definition and the fields kept beside it.
 type Doc struct {
