@@ -472,6 +472,7 @@ func decodeExperiment(d *store.Doc) (*Experiment, error) {
 	}
 	e.State = experiment.State(d.Fields["state"])
 	e.Submitted, _ = strconv.Atoi(d.Fields["next"])
+	e.Finished, _ = strconv.Atoi(d.Fields["finished_cells"])
 	e.Baseline = d.Fields["baseline"] == "true"
 	if ms, err := strconv.ParseInt(d.Fields["finished_at"], 10, 64); err == nil {
 		t := time.UnixMilli(ms).UTC()

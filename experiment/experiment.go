@@ -112,9 +112,11 @@ type Experiment struct {
 
 	State State `json:"state"`
 	// Cells is how many executions the experiment has in all; Submitted
-	// how many were submitted so far (in cell order).
+	// how many were submitted so far (in cell order); Finished how many
+	// were seen finished, their results rows stored.
 	Cells      int        `json:"cells"`
 	Submitted  int        `json:"submitted"`
+	Finished   int        `json:"finished"`
 	CreatedAt  time.Time  `json:"created_at"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 }

@@ -106,8 +106,11 @@ func (s *Store) PutDoc(ctx context.Context, kind DocKind, id, owner string, def 
 // GetDoc reads document id of kind.
 func (s *Store) GetDoc(ctx context.Context, kind DocKind, id string) (*Doc, error) {
 	var m map[string]string
-	err := s.read(ctx, func() (err error) {
-		m, err = s.rdb.HGetAll(ctx, s.k.doc(kind, id)).Result()
+	err := s.read(ctx, func() error {
+		pipe := s.rdb.Pipeline()
+		get := s.queueDoc(ctx, pipe, kind, id)
+		_, err := pipe.Exec(ctx)
+		m = get()
 		return err
 	})
 	if err != nil {
@@ -117,6 +120,24 @@ func (s *Store) GetDoc(ctx context.Context, kind DocKind, id string) (*Doc, erro
 		return nil, docNotFound(kind, id)
 	}
 	return decodeDoc(id, m), nil
+}
+
+// queueDoc queues the reads of document id of kind on pipe; the returned
+// func gives its fields once pipe ran, an experiment's with
+// "finished_cells": how many of its cells' rows are stored.
+func (s *Store) queueDoc(ctx context.Context, pipe redis.Pipeliner, kind DocKind, id string) func() map[string]string {
+	h := pipe.HGetAll(ctx, s.k.doc(kind, id))
+	var n *redis.IntCmd
+	if kind == KindExperiment {
+		n = pipe.HLen(ctx, s.k.expRows(id))
+	}
+	return func() map[string]string {
+		m := h.Val()
+		if n != nil && len(m) > 0 {
+			m["finished_cells"] = strconv.FormatInt(n.Val(), 10)
+		}
+		return m
+	}
 }
 
 func decodeDoc(id string, m map[string]string) *Doc {
@@ -147,15 +168,15 @@ func (s *Store) ListDocs(ctx context.Context, kind DocKind, owner string, offset
 		if len(ids) == 0 {
 			return nil
 		}
-		cmds := make([]*redis.MapStringStringCmd, len(ids))
+		gets := make([]func() map[string]string, len(ids))
 		for i, id := range ids {
-			cmds[i] = pipe.HGetAll(ctx, s.k.doc(kind, id))
+			gets[i] = s.queueDoc(ctx, pipe, kind, id)
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			return err
 		}
-		for i, c := range cmds {
-			if m := c.Val(); m["def"] != "" {
+		for i, get := range gets {
+			if m := get(); m["def"] != "" {
 				out = append(out, decodeDoc(ids[i], m))
 			}
 		}

@@ -108,7 +108,7 @@ func newDashboard() (*dashboard, error) {
 		return nil, err
 	}
 	d.static = static
-	for _, name := range []string{"login", "executions", "execution", "message", "jobtypes", "jobtype", "queues", "workers", "users"} {
+	for _, name := range []string{"login", "executions", "execution", "message", "jobtypes", "jobtype", "queues", "workers", "users", "experiments", "experiment"} {
 		t, err := template.New(name).Funcs(dashFuncs).ParseFS(dashboardFiles, "dashboard/layout.html", "dashboard/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("httpapi: dashboard template %s: %w", name, err)
@@ -159,6 +159,7 @@ func (h *handler) mountDashboard() error {
 	h.mux.Handle("POST /ui/queues/{name}/resume", post(h.dashPause("queues", false)))
 	h.mux.Handle("GET /ui/workers", page(h.dashWorkers))
 	h.mux.Handle("GET /ui/users", page(h.dashUsers))
+	h.mountExperimentPages(page, post) // dashboard_experiments.go
 	h.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		h.dashMessage(w, r, nil, http.StatusNotFound, "Not found", "No dashboard page at "+r.URL.Path+".")
 	})
