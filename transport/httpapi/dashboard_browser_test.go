@@ -19,6 +19,7 @@ import (
 	"github.com/solvekit/solvekit/internal/servicetest"
 	"github.com/solvekit/solvekit/job"
 	"github.com/solvekit/solvekit/transport/api"
+	"github.com/solvekit/solvekit/transport/client"
 	"github.com/solvekit/solvekit/transport/httpapi"
 )
 
@@ -365,6 +366,23 @@ func TestDashboardBrowser(t *testing.T) {
 	c.shot("workers")
 	c.nav("/ui/users")
 	c.shot("users")
+	// An experiment: the list, and its page with the server's charts as
+	// images (which the page's CSP must let load).
+	ctx0 := context.Background()
+	set, err := admin.c.ImportInstanceSet(ctx0, "sums", "sum", nil, []client.File{{Name: "one.json", Data: []byte(`{"values":[1,2]}`)},
+		{Name: "two.json", Data: []byte(`{"values":[3,4,5]}`)}, {Name: "three.json", Data: []byte(`{"values":[6]}`)}})
+	require.NoError(t, err)
+	exp, err := admin.c.CreateExperiment(ctx0, api.ExperimentCreate{Name: "scales", JobType: "sum", InstanceSetID: set.ID,
+		Variants: []api.VariantCreate{{Label: "one", Config: json.RawMessage(`{"scale":1}`)}, {Label: "two", Config: json.RawMessage(`{"scale":2}`)}}})
+	require.NoError(t, err)
+	awaitExperimentHTTP(t, admin.c, exp.ID)
+	c.nav("/ui/experiments")
+	c.run("the experiments table", chromedp.WaitVisible(chromedp.CSS("table.experiments")))
+	c.shot("experiments")
+	c.navigate("open the experiment", 200, chromedp.Click(chromedp.CSS(`a[href="/ui/experiments/`+exp.ID+`"]`)))
+	c.waitJS("the charts to load", `["profile", "primal"].every(id => { const i = document.getElementById(id); return i.complete && i.naturalWidth > 0; })`)
+	require.Equal(t, 6, eval[int](c, `document.querySelectorAll("#results tbody tr").length`))
+	c.shot("experiment")
 	// A phone's width: the layout reflows to one column.
 	c.run("a phone's viewport", chromedp.EmulateViewport(390, 844))
 	c.nav(path)

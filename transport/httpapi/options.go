@@ -113,7 +113,9 @@ type Options struct {
 	// state counts; an execution's timeline, incumbent chart, live log,
 	// solution and instance, stop and relaunch with a config editor; job
 	// types with a submit form (pasted JSON or a file) and pause/resume;
-	// queues with pause/resume, workers and users for admins. It
+	// experiments with their aggregates, baseline comparison, charts,
+	// results (and CSV) and a stop button; queues with pause/resume,
+	// workers and users for admins. It
 	// authenticates as the API does: the host Authenticator, or for
 	// built-in users a login form that keeps the API's token in an
 	// HttpOnly, SameSite=Strict cookie. Roles and ownership apply as in the
