@@ -452,7 +452,8 @@ func (c *Client) PatchInstance(ctx context.Context, id string, req api.InstanceP
 	return call[api.Instance](ctx, c, Request{Method: "PATCH", Path: "/instances/" + esc(id), Query: maskQuery(mask), Body: req})
 }
 
-// DeleteInstance calls DELETE /instances/{id}.
+// DeleteInstance calls DELETE /instances/{id}; an instance that an
+// instance set holds is a 409 (delete the set first).
 func (c *Client) DeleteInstance(ctx context.Context, id string) error {
 	return c.Do(ctx, Request{Method: "DELETE", Path: "/instances/" + esc(id)}, nil)
 }
