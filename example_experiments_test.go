@@ -83,3 +83,39 @@ func ExampleService_CreateExperiment() {
 	// floor: solved 3, wins 0, mean objective 2
 	// round: solved 3, wins 3, mean objective 3
 }
+
+// Listing one owner's instance sets reads a per-owner index: full pages,
+// and a total that counts theirs only. An instance a set holds cannot be
+// deleted while the set exists.
+func ExampleService_InstanceSets() {
+	ctx := context.Background()
+	svc, err := solvekit.New(ctx, solvekit.Config{Logger: quiet()})
+	if err != nil {
+		panic(err)
+	}
+	defer svc.Close()
+	var held *solvekit.InstanceSet
+	for _, owner := range []string{"ann", "bob", "ann"} {
+		set, err := svc.ImportInstanceSet(ctx, solvekit.InstanceSetRequest{Name: owner + "'s", Owner: owner},
+			[]solvekit.InstanceFile{{Name: "a.json", Data: []byte(`{"x": 1}`)}})
+		if err != nil {
+			panic(err)
+		}
+		held = set
+	}
+	sets, total, err := svc.InstanceSets(ctx, solvekit.ListFilter{Owner: "ann", Limit: 1})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(len(sets), "of", total, "of ann's sets")
+	err = svc.DeleteInstance(ctx, held.InstanceIDs[0])
+	fmt.Println(job.ErrorCode(err))
+	if err := svc.DeleteInstanceSet(ctx, held.ID); err != nil {
+		panic(err)
+	}
+	fmt.Println(svc.DeleteInstance(ctx, held.InstanceIDs[0]))
+	// Output:
+	// 1 of 2 of ann's sets
+	// conflict
+	// <nil>
+}
