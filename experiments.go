@@ -882,15 +882,17 @@ func (s *Service) ExperimentResults(ctx context.Context, id string) (*Experiment
 // CompareExperiments compares experiment id's aggregates with those of
 // experiment baselineID, variant by variant (experiment.Compare; o.Sense
 // defaults to the experiment's). With baselineID "" the baseline is the
-// newest experiment marked Baseline, of the same job type, among the
-// 1,000 newest experiments (CodeNotFound when there is none).
+// newest experiment marked Baseline, of the same job type and owner (the
+// owner's per-owner listing; everyone's when the experiment has none),
+// among the 1,000 newest of them (CodeNotFound when there is none): one
+// user's comparisons never pick another's baseline unasked.
 func (s *Service) CompareExperiments(ctx context.Context, id, baselineID string, o experiment.CompareOptions) (*experiment.Comparison, error) {
 	cur, err := s.ExperimentResults(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	if baselineID == "" {
-		es, _, err := s.Experiments(ctx, ListFilter{Limit: 1000})
+		es, _, err := s.Experiments(ctx, ListFilter{Owner: cur.Experiment.Owner, Limit: 1000})
 		if err != nil {
 			return nil, err
 		}

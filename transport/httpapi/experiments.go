@@ -351,7 +351,7 @@ func writeBytes(w http.ResponseWriter, contentType string, b []byte) error {
 }
 
 // getExperimentComparison compares the {id} experiment with ?baseline=
-// (default: the newest baseline of its job type), within ?tolerance=
+// (default: the newest baseline of its job type and owner), within ?tolerance=
 // (relative, default 0.05), comparing the KPIs of ?kpi=name:min,name:max.
 func (h *handler) getExperimentComparison(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	e, err := h.experiment(r, p, false)
@@ -427,7 +427,7 @@ func (h *handler) experimentRoutes() []*route {
 			access: accRead, handle: h.getExperimentPrimal, status: 200, kind: "binary"},
 		{method: "GET", path: "/experiments/{id}/comparison", op: "getExperimentComparison", summary: "Compare with a baseline experiment: per variant and metric, better, worse or same", tag: "experiments",
 			access: accRead, handle: h.getExperimentComparison, status: 200, resp: api.ExperimentComparison{},
-			query: []qparam{{"baseline", "string", "the baseline experiment's id (default: the newest baseline of the same job type)"},
+			query: []qparam{{"baseline", "string", "the baseline experiment's id (default: the newest baseline of the same job type and owner)"},
 				{"tolerance", "number", "relative tolerance (default 0.05)"},
 				{"kpi", "string", "KPIs to compare, comma-separated name:min or name:max"}}},
 	}

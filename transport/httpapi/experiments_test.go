@@ -177,9 +177,15 @@ func TestExperimentListsPerOwner(t *testing.T) {
 		if id == sets[bob.name][0] {
 			a = bob
 		}
-		ex, err := a.c.CreateExperiment(ctx, api.ExperimentCreate{JobType: "sum", InstanceSetID: id, Variants: []api.VariantCreate{{Label: "a"}}})
+		ex, err := a.c.CreateExperiment(ctx, api.ExperimentCreate{JobType: "sum", InstanceSetID: id, Variants: []api.VariantCreate{{Label: "a"}},
+			Baseline: a == bob})
 		require.NoError(t, err)
 		awaitExperimentHTTP(t, a.c, ex.ID)
+		if a == ann {
+			// Bob's baseline is not ann's: her comparison finds none.
+			_, err = ann.c.CompareExperiment(ctx, ex.ID, client.CompareOptions{})
+			require.Equal(t, 404, client.StatusCode(err), "%v", err)
+		}
 	}
 	for _, c := range []struct {
 		a                         *actor
