@@ -23,7 +23,10 @@ import (
 // fills the structured log from the Cbc0010I node reports, and reads the
 // solution file. On stop CBC gets SIGINT, on which it ends the search and
 // still writes its best solution; after the grace period its process group
-// is killed and the best objective from the log is kept.
+// is killed and the best objective from the log is kept. An optimal run's
+// best bound is its objective (the search proved it; CBC and glpsol print
+// no final bound), not the last node report's, which the progress table
+// keeps; so is GLPK's.
 func CBC(opts ...Option) solver.Solver {
 	return engineSolver(cbcEngine, opts)
 }

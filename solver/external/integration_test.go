@@ -5,6 +5,8 @@ package external_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +100,61 @@ func TestServiceSolvesHandModels(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestServiceOptimalBoundIsObjective: on a model whose search shows node
+// reports with a bound above the optimum (a 3-constraint knapsack of 33
+// binaries), an optimal run's best bound is its objective and its gap 0,
+// for CBC and GLPK: the search proved it. The last node report's bound,
+// taken before the proof, stays in the progress table.
+func TestServiceOptimalBoundIsObjective(t *testing.T) {
+	svc := startService(t)
+	model := external.Model{Format: external.FormatLP, Model: multiKnapsackLP(33, 3, 7)}
+	for _, engine := range []string{"cbc", "glpk"} {
+		t.Run(engine, func(t *testing.T) {
+			needEngine(t, engine)
+			id := submit(t, svc, model, solvekit.SubmitRequest{Config: json.RawMessage(`{"solver":"` + engine + `"}`)})
+			e := servicetest.Wait(t, svc, id, time.Minute)
+			require.Equal(t, job.StateSucceeded, e.State, "%+v", e.Error)
+			require.Equal(t, job.StatusOptimal, e.SolverStatus)
+			require.NotNil(t, e.Objective)
+			require.NotNil(t, e.BestBound)
+			require.Equal(t, *e.Objective, *e.BestBound)
+			require.EqualValues(t, 0, e.SolverLog["gap"])
+			require.EqualValues(t, *e.Objective, e.SolverLog["best_bound"])
+			rows, _ := e.SolverLog["progress"].([]any)
+			require.NotEmpty(t, rows, "%s reported its search", engine)
+		})
+	}
+}
+
+// multiKnapsackLP writes a maximisation of n binaries under m knapsack
+// constraints (each at a third of its weights' sum) in LP format, from a
+// fixed seed.
+func multiKnapsackLP(n, m int, seed uint64) string {
+	r := rand.New(rand.NewPCG(seed, seed))
+	var b strings.Builder
+	b.WriteString("Maximize\n profit:")
+	for j := range n {
+		fmt.Fprintf(&b, " + %d x%d", 10+r.IntN(91), j)
+	}
+	b.WriteString("\nSubject To\n")
+	for i := range m {
+		sum := 0
+		fmt.Fprintf(&b, " c%d:", i)
+		for j := range n {
+			w := 5 + r.IntN(56)
+			sum += w
+			fmt.Fprintf(&b, " + %d x%d", w, j)
+		}
+		fmt.Fprintf(&b, " <= %d\n", sum/3)
+	}
+	b.WriteString("Binary\n")
+	for j := range n {
+		fmt.Fprintf(&b, " x%d", j)
+	}
+	b.WriteString("\nEnd\n")
+	return b.String()
 }
 
 // TestServiceCBCLogReadableWhileRunning runs CBC for 4 s (config

@@ -496,7 +496,15 @@ func (t *tracker) result(st job.SolverStatus, sol *Solution) *job.Result {
 		res.Objective = sol.Objective
 	}
 	t.in.Log.Update(func(l *solver.Log) {
-		if l.BestBound != nil {
+		switch {
+		case st == job.StatusOptimal && res.Objective != nil && !strings.Contains(strings.ToLower(l.Status), "gap"):
+			// A proven optimum closed the gap: its bound is the objective.
+			// The last bound the log showed (a node report's) predates the
+			// proof; the progress rows keep it. An optimum "within gap
+			// tolerance" keeps the logged bound.
+			res.BestBound = job.Float(*res.Objective)
+			l.BestBound = job.Float(*res.Objective)
+		case l.BestBound != nil:
 			res.BestBound = job.Float(*l.BestBound)
 		}
 	})
