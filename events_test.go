@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -307,6 +308,44 @@ func TestQueuesWithoutTasks(t *testing.T) {
 	require.Equal(t, solvekit.QueueInfo{Name: "urgent"}, *qs[1])
 	_, err = b.svc.PauseQueue(ctx, "nowhere", true)
 	require.ErrorIs(t, err, job.ErrNotFound)
+}
+
+// TestPauseQueueBeforeFirstTask: a served queue can be paused before any
+// task went through it (it was a not-found error): its task then waits,
+// the queue is listed as paused with the task pending, and the task runs
+// once the queue is resumed. Both task paths are covered: the fused one
+// reads the pause state, the public one has to be told.
+func TestPauseQueueBeforeFirstTask(t *testing.T) {
+	for _, public := range []bool{false, true} {
+		t.Run(map[bool]string{false: "fused", true: "public"}[public], func(t *testing.T) {
+			b := setup(t, setupOpts{cfg: solvekit.Config{Queues: map[string]int{"default": 1, "urgent": 5}, AsynqPublicAPI: public},
+				defs: []*job.Definition{sumJob()}})
+			ctx := context.Background()
+			qi, err := b.svc.PauseQueue(ctx, "urgent", true)
+			require.NoError(t, err)
+			require.Equal(t, solvekit.QueueInfo{Name: "urgent", Paused: true}, *qi)
+			qi, err = b.svc.PauseQueue(ctx, "urgent", true) // already paused: no error
+			require.NoError(t, err)
+			require.True(t, qi.Paused)
+
+			e, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "sum", Queue: "urgent", Instance: json.RawMessage(`{"values":[1,2]}`)})
+			require.NoError(t, err)
+			qs, err := b.svc.Queues(ctx)
+			require.NoError(t, err)
+			i := slices.IndexFunc(qs, func(q *solvekit.QueueInfo) bool { return q.Name == "urgent" })
+			require.GreaterOrEqual(t, i, 0)
+			require.True(t, qs[i].Paused)
+			require.Equal(t, 1, qs[i].Pending)
+			got, err := b.svc.Get(ctx, e.ID)
+			require.NoError(t, err)
+			require.Equal(t, job.StateQueued, got.State)
+
+			qi, err = b.svc.PauseQueue(ctx, "urgent", false)
+			require.NoError(t, err)
+			require.False(t, qi.Paused)
+			require.Equal(t, job.StateSucceeded, waitFor(t, b, e.ID, 30*time.Second).State)
+		})
+	}
 }
 
 // signalLog collects the signals a subscriber receives.

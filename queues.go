@@ -95,21 +95,23 @@ func (s *Service) Queues(ctx context.Context) ([]*QueueInfo, error) {
 		return nil, store.Classify(err)
 	}
 	// asynq knows a queue once it held a task; its GetQueueInfo answers an
-	// error of its internal package (not ErrQueueNotFound) for any other.
-	existing := len(names)
+	// error of its internal package (not ErrQueueNotFound) for any other,
+	// which is listed with zero counts and its pause state.
+	var fresh []string
 	for _, q := range s.QueueNames() {
 		if !slices.Contains(names, q) {
-			names = append(names, q)
+			fresh = append(fresh, q)
 		}
 	}
-	known := slices.Clone(names[:existing])
-	slices.Sort(names)
-	out := make([]*QueueInfo, 0, len(names))
+	paused, _, err := s.queue.Paused(ctx, fresh)
+	if err != nil {
+		return nil, store.Classify(err)
+	}
+	out := make([]*QueueInfo, 0, len(names)+len(fresh))
+	for i, n := range fresh {
+		out = append(out, &QueueInfo{Name: n, Paused: paused[i]})
+	}
 	for _, n := range names {
-		if !slices.Contains(known, n) {
-			out = append(out, &QueueInfo{Name: n})
-			continue
-		}
 		qi, err := in.GetQueueInfo(n)
 		if errors.Is(err, asynq.ErrQueueNotFound) {
 			out = append(out, &QueueInfo{Name: n})
@@ -120,13 +122,15 @@ func (s *Service) Queues(ctx context.Context) ([]*QueueInfo, error) {
 		}
 		out = append(out, queueInfo(qi))
 	}
+	slices.SortFunc(out, func(a, b *QueueInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }
 
 // PauseQueue pauses (paused true) or resumes a queue on every worker: a
 // paused queue keeps its tasks, and workers take none of them until it is
-// resumed. It returns the queue's info; an unknown queue is a not-found
-// error.
+// resumed. A queue this configuration serves (QueueNames) can be paused
+// before its first task arrives. It returns the queue's info; a queue
+// that is neither served nor holds tasks is a not-found error.
 func (s *Service) PauseQueue(ctx context.Context, name string, paused bool) (*QueueInfo, error) {
 	in := s.queue.Inspector()
 	names, err := in.Queues()
@@ -134,9 +138,13 @@ func (s *Service) PauseQueue(ctx context.Context, name string, paused bool) (*Qu
 		return nil, store.Classify(err)
 	}
 	if !slices.Contains(names, name) {
-		// asynq's GetQueueInfo would answer an error of its internal
-		// package, not ErrQueueNotFound.
-		return nil, job.Errorf(job.CodeNotFound, "queue %q not found", name)
+		// asynq's GetQueueInfo cannot answer for a queue that never held a
+		// task (it errs in its internal package, not ErrQueueNotFound), but
+		// its pause applies to it all the same.
+		if !slices.Contains(s.QueueNames(), name) {
+			return nil, job.Errorf(job.CodeNotFound, "queue %q not found", name)
+		}
+		return s.pauseFresh(ctx, name, paused)
 	}
 	qi, err := in.GetQueueInfo(name)
 	if errors.Is(err, asynq.ErrQueueNotFound) {
@@ -148,18 +156,39 @@ func (s *Service) PauseQueue(ctx context.Context, name string, paused bool) (*Qu
 	if qi.Paused == paused {
 		return queueInfo(qi), nil
 	}
-	if paused {
-		err = in.PauseQueue(name)
-	} else {
-		err = in.UnpauseQueue(name)
-	}
-	if err != nil {
+	if err := setQueuePaused(in, name, paused); err != nil {
 		return nil, store.Classify(err)
 	}
 	if qi, err = in.GetQueueInfo(name); err != nil {
 		return nil, store.Classify(err)
 	}
 	return queueInfo(qi), nil
+}
+
+// pauseFresh pauses or resumes a served queue that has held no task yet.
+func (s *Service) pauseFresh(ctx context.Context, name string, paused bool) (*QueueInfo, error) {
+	state, known, err := s.queue.Paused(ctx, []string{name})
+	if err != nil {
+		return nil, store.Classify(err)
+	}
+	if known && state[0] == paused {
+		return &QueueInfo{Name: name, Paused: paused}, nil
+	}
+	err = setQueuePaused(s.queue.Inspector(), name, paused)
+	// Without the layout the state was not read first: asynq refuses to
+	// pause a paused queue (or resume a running one) with an error of its
+	// internal package, which here means the queue is as asked.
+	if err != nil && (known || !strings.Contains(err.Error(), "already paused") && !strings.Contains(err.Error(), "not paused")) {
+		return nil, store.Classify(err)
+	}
+	return &QueueInfo{Name: name, Paused: paused}, nil
+}
+
+func setQueuePaused(in *asynq.Inspector, name string, paused bool) error {
+	if paused {
+		return in.PauseQueue(name)
+	}
+	return in.UnpauseQueue(name)
 }
 
 // Workers returns the running workers (Work calls in any process on this

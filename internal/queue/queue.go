@@ -108,6 +108,31 @@ func (c *Client) HasTasks(ctx context.Context, qs []Queued) ([]bool, error) {
 	return out, nil
 }
 
+// Paused reports, for each queue named, whether asynq's workers are told
+// to take none of its tasks. asynq's Inspector answers that only for a
+// queue that has held a task; a queue paused before its first task (which
+// Inspector.PauseQueue allows) is read here from its pause key when the
+// layout is known. Without it the answer is false for such queues, and ok
+// is false to say it is not known.
+func (c *Client) Paused(ctx context.Context, queues []string) (paused []bool, ok bool, err error) {
+	out := make([]bool, len(queues))
+	if !c.layout {
+		return out, false, nil
+	}
+	pipe := c.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, len(queues))
+	for i, q := range queues {
+		cmds[i] = pipe.Exists(ctx, keyPrefix(queueName(q))+"paused")
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, false, fmt.Errorf("queue: pause keys: %w", err)
+	}
+	for i, cmd := range cmds {
+		out[i] = cmd.Val() == 1
+	}
+	return out, true, nil
+}
+
 func queueName(q string) string {
 	if q == "" {
 		return "default"
