@@ -95,6 +95,21 @@ func better(a, b float64, sense Sense) bool {
 	return a < b
 }
 
+// bestObjectives maps each instance to the best objective any of rows
+// has on it under sense (instances without one are absent).
+func bestObjectives(rows []Row, sense Sense) map[int]float64 {
+	best := map[int]float64{}
+	for i := range rows {
+		r := &rows[i]
+		if r.Objective != nil {
+			if b, ok := best[r.Instance]; !ok || better(*r.Objective, b, sense) {
+				best[r.Instance] = *r.Objective
+			}
+		}
+	}
+	return best
+}
+
 // problem identifies a problem: an instance in one repetition.
 type problem struct{ instance, rep int }
 
@@ -111,18 +126,13 @@ func trajectory(r *Row) []Point {
 // order), with the objective's sense and the time limit in seconds (0:
 // none).
 func Summarize(rows []Row, variants []string, sense Sense, timeLimit float64) []Aggregate {
-	best := map[int]float64{}        // instance → best objective
+	best := bestObjectives(rows, sense)
 	horizon := map[problem]float64{} // problem → longest time
 	byProblem := map[problem][]*Row{}
 	for i := range rows {
 		r := &rows[i]
 		p := problem{r.Instance, r.Repetition}
 		byProblem[p] = append(byProblem[p], r)
-		if r.Objective != nil {
-			if b, ok := best[r.Instance]; !ok || better(*r.Objective, b, sense) {
-				best[r.Instance] = *r.Objective
-			}
-		}
 		if r.Time != nil {
 			horizon[p] = math.Max(horizon[p], *r.Time)
 		}
@@ -324,15 +334,7 @@ func Profile(rows []Row, variants []string) []Curve {
 // cells at times ts (seconds since their start): the data of the
 // incumbent-over-time chart.
 func MeanPrimalGap(rows []Row, variants []string, sense Sense, ts []float64) map[string][]float64 {
-	best := map[int]float64{}
-	for i := range rows {
-		r := &rows[i]
-		if r.Objective != nil {
-			if b, ok := best[r.Instance]; !ok || better(*r.Objective, b, sense) {
-				best[r.Instance] = *r.Objective
-			}
-		}
-	}
+	best := bestObjectives(rows, sense)
 	out := map[string][]float64{}
 	for _, v := range variants {
 		sum := make([]float64, len(ts))

@@ -128,40 +128,15 @@ func decodeValue(v any, dst reflect.Value) bool {
 		}
 		return ok
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		var n int64
-		switch x := v.(type) {
-		case int64:
-			n = x
-		case json.Number:
-			var err error
-			if n, err = strconv.ParseInt(string(x), 10, 64); err != nil {
-				return false
-			}
-		default:
-			return false
-		}
-		if dst.OverflowInt(n) {
+		n, ok := integer(v, func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) })
+		if !ok || dst.OverflowInt(n) {
 			return false
 		}
 		dst.SetInt(n)
 		return true
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		var n uint64
-		switch x := v.(type) {
-		case int64:
-			if x < 0 {
-				return false
-			}
-			n = uint64(x)
-		case json.Number:
-			var err error
-			if n, err = strconv.ParseUint(string(x), 10, 64); err != nil {
-				return false
-			}
-		default:
-			return false
-		}
-		if dst.OverflowUint(n) {
+		n, ok := integer(v, func(s string) (uint64, error) { return strconv.ParseUint(s, 10, 64) })
+		if !ok || dst.OverflowUint(n) {
 			return false
 		}
 		dst.SetUint(n)
@@ -190,6 +165,24 @@ func decodeValue(v any, dst reflect.Value) bool {
 		return true
 	}
 	return false
+}
+
+// integer reads a number node as a T: an int64 node as it is (a negative
+// one is no unsigned integer), a json.Number (an integer beyond int64, or
+// a literal with a fraction or an exponent) as parse reads it, which
+// refuses what is not an integer literal, as encoding/json does.
+func integer[T int64 | uint64](v any, parse func(string) (T, error)) (T, bool) {
+	switch x := v.(type) {
+	case int64:
+		if x < 0 && ^T(0) > 0 {
+			return 0, false
+		}
+		return T(x), true
+	case json.Number:
+		n, err := parse(string(x))
+		return n, err == nil
+	}
+	return 0, false
 }
 
 // plainAny converts a node to what encoding/json puts in an empty
