@@ -642,7 +642,8 @@ func (s *Service) driveExperiments(ctx context.Context) bool {
 // driveExperiment, when this process gets experiment id's lease, closes
 // its open cells that finished (storing their rows), submits cells while
 // fewer than MaxInFlight are open, and marks the experiment finished once
-// every cell was submitted and has finished.
+// every cell was submitted and has finished. A stopped experiment's open
+// cells are closed the same way, until none is left.
 func (s *Service) driveExperiment(ctx context.Context, id string) {
 	unlock := s.lockExperiment(ctx, id, 0)
 	if unlock == nil {
@@ -650,7 +651,10 @@ func (s *Service) driveExperiment(ctx context.Context, id string) {
 	}
 	defer unlock()
 	e, err := s.Experiment(ctx, id)
-	if err != nil || e.State != experiment.StateRunning {
+	if job.ErrorCode(err) == job.CodeNotFound {
+		_ = s.store.DropActive(ctx, id)
+	}
+	if err != nil {
 		return
 	}
 	open, err := s.store.OpenCells(ctx, id)
@@ -662,6 +666,14 @@ func (s *Service) driveExperiment(ctx context.Context, id string) {
 		return
 	}
 	inFlight := len(open) - closed
+	if e.State != experiment.StateRunning {
+		// Stopped: its cancelled cells end in their own time; their rows
+		// are stored as they do, and then the drivers let it go.
+		if inFlight == 0 {
+			_ = s.store.DropActive(ctx, id)
+		}
+		return
+	}
 	// At most experimentBatch submits a pass, so that one experiment does
 	// not hold up the scheduler loop's other work.
 	for n := 0; n < experimentBatch && inFlight < e.MaxInFlight && e.Submitted < e.Cells && ctx.Err() == nil; n++ {

@@ -275,6 +275,18 @@ func TestStopExperiment(t *testing.T) {
 		require.Equal(t, job.StateStopped, x.State)
 		require.True(t, x.HasSolution, "the stopped cell keeps its incumbent")
 	}
+	// The drivers store the stopped cells' rows without a results read:
+	// the experiment's finished count reaches its submitted count.
+	deadline := time.Now().Add(patience.Scale(time.Minute))
+	for {
+		cur, err := b.svc.Experiment(ctx, e.ID)
+		require.NoError(t, err)
+		if cur.Finished == 4 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "finished %d of 4 submitted cells", cur.Finished)
+		time.Sleep(10 * time.Millisecond)
+	}
 	again, err := b.svc.StopExperiment(ctx, e.ID)
 	require.NoError(t, err)
 	require.Equal(t, experiment.StateStopped, again.State)

@@ -264,15 +264,24 @@ func (s *Store) CellRows(ctx context.Context, id string) (map[int][]byte, error)
 	return out, err
 }
 
-// EndExperiment moves experiment id to state (finished or stopped) at at,
-// out of the active set, unless it already ended.
+// EndExperiment moves experiment id to state (finished or stopped) at at.
+// A finished experiment leaves the active set; a stopped one stays in it
+// until its drivers saw its open cells end (DropActive), so that their
+// rows are stored without anyone reading the results.
 func (s *Store) EndExperiment(ctx context.Context, id, state string, at time.Time) error {
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, s.k.doc(KindExperiment, id), "state", state, "finished_at", ms(at))
-		p.SRem(ctx, s.k.expActive(), id)
+		if state == "finished" {
+			p.SRem(ctx, s.k.expActive(), id)
+		}
 		return nil
 	})
 	return err
+}
+
+// DropActive takes experiment id out of the set the drivers read.
+func (s *Store) DropActive(ctx context.Context, id string) error {
+	return s.rdb.SRem(ctx, s.k.expActive(), id).Err()
 }
 
 // SetDocField writes one field of document id of kind.
