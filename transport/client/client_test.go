@@ -105,7 +105,12 @@ func newEnvConfig(t *testing.T, cfg solvekit.Config) *env {
 // aliceEnv is newEnv, a client that sends alice's host session (with
 // opts), and a context bounded by patience.
 func aliceEnv(t *testing.T, opts ...client.Option) (*env, context.Context, *client.Client) {
-	e := newEnv(t)
+	return aliceEnvConfig(t, solvekit.Config{}, opts...)
+}
+
+// aliceEnvConfig is aliceEnv over newEnvConfig's Service.
+func aliceEnvConfig(t *testing.T, cfg solvekit.Config, opts ...client.Option) (*env, context.Context, *client.Client) {
+	e := newEnvConfig(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	t.Cleanup(cancel)
 	return e, ctx, client.New(e.base, append([]client.Option{client.WithHeader("X-Session", "alice-session")}, opts...)...)
@@ -583,10 +588,7 @@ func TestCallbackOverREST(t *testing.T) {
 		bodies <- b
 	}))
 	defer rcv.Close()
-	e := newEnvConfig(t, solvekit.Config{CallbackSecret: secret, CallbackAllowPrivate: true, CallbackInterval: 20 * time.Millisecond})
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	c := client.New(e.base, client.WithHeader("X-Session", "alice-session"))
+	_, ctx, c := aliceEnvConfig(t, solvekit.Config{CallbackSecret: secret, CallbackAllowPrivate: true, CallbackInterval: 20 * time.Millisecond})
 
 	ex, err := c.CreateExecution(ctx, api.ExecutionCreate{JobType: "scale", Instance: json.RawMessage(`{"x":2}`), ResultURL: rcv.URL + "/done"}, 0)
 	require.NoError(t, err)
