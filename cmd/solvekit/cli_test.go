@@ -117,6 +117,14 @@ func (s *testServer) ok(t *testing.T, stdin string, args ...string) string {
 	return r.stdout
 }
 
+// requireUnauthorized requires r to have failed (exit code 1) with the
+// server's 401.
+func requireUnauthorized(t *testing.T, r result) {
+	t.Helper()
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "401")
+}
+
 // decode parses JSON output into a T.
 func decode[T any](t *testing.T, out string) *T {
 	t.Helper()
@@ -271,14 +279,12 @@ func TestStopRunningExecution(t *testing.T) {
 func TestBadToken(t *testing.T) {
 	s := startServer(t)
 	r := s.run(t, "", "list", "--token", "not-a-token")
-	require.Equal(t, 1, r.code)
-	require.Contains(t, r.stderr, "401")
+	requireUnauthorized(t, r)
 	require.Contains(t, r.stderr, "check --token, SOLVEKIT_TOKEN or the config file")
 	require.Empty(t, r.stdout)
 
 	r = runBin(t, s.env("SOLVEKIT_TOKEN="), `{}`, "submit", "echo")
-	require.Equal(t, 1, r.code)
-	require.Contains(t, r.stderr, "401")
+	requireUnauthorized(t, r)
 }
 
 func TestConfigFileAndLogin(t *testing.T) {
@@ -303,15 +309,13 @@ func TestConfigFileAndLogin(t *testing.T) {
 	b, _ := json.Marshal(fileConfig{Server: s.url, Token: "stale"})
 	require.NoError(t, os.WriteFile(other, b, 0o600))
 	r = runBin(t, noEnv, "", "queues", "--config-file", other)
-	require.Equal(t, 1, r.code)
-	require.Contains(t, r.stderr, "401")
+	requireUnauthorized(t, r)
 	r = runBin(t, noEnv, "", "queues", "--config-file", other, "--token", s.token)
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Regexp(t, `(?m)^QUEUE\s+SIZE`, r.stdout)
 
 	r = runBin(t, noEnv, "wrong-password\n", "login", "admin", "--server", s.url)
-	require.Equal(t, 1, r.code)
-	require.Contains(t, r.stderr, "401")
+	requireUnauthorized(t, r)
 }
 
 func TestOperationsCommands(t *testing.T) {
@@ -347,8 +351,7 @@ func TestOperationsCommands(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	s.ok(t, "", "api-keys", "delete", k.ID)
 	r = runBin(t, s.env("SOLVEKIT_TOKEN="+k.Key), "", "list")
-	require.Equal(t, 1, r.code)
-	require.Contains(t, r.stderr, "401")
+	requireUnauthorized(t, r)
 
 	// Cleanup deletes the finished execution.
 	r = s.run(t, "", "cleanup")

@@ -25,8 +25,23 @@ import (
 type submitFlags struct {
 	config, solver, name, queue, id, instanceID, idemKey string
 	meta                                                 []string
-	timeout, waitFor                                     time.Duration
-	wait, follow                                         bool
+	timeout                                              time.Duration
+	waitFlags
+}
+
+// waitFlags are --wait, --follow and --wait-timeout, of the commands that
+// start an execution.
+type waitFlags struct {
+	wait, follow bool
+	within       time.Duration
+}
+
+// addTo adds the flags to c; waitUsage is --wait's help.
+func (f *waitFlags) addTo(c *cobra.Command, waitUsage string) {
+	fl := c.Flags()
+	fl.BoolVarP(&f.wait, "wait", "w", false, waitUsage)
+	fl.BoolVarP(&f.follow, "follow", "f", false, "wait, streaming the log and progress")
+	fl.DurationVar(&f.within, "wait-timeout", 0, "give up waiting after this long (0: never)")
 }
 
 func (a *app) submitCommand() *cobra.Command {
@@ -60,9 +75,7 @@ progress (a live status line on a terminal). With either, the exit code is
 	fl.StringVar(&f.idemKey, "idempotency-key", "", "submit at most once with this key, however often the command is retried")
 	fl.StringArrayVar(&f.meta, "meta", nil, "metadata KEY=VALUE (repeatable)")
 	fl.DurationVar(&f.timeout, "timeout", 0, "time limit of each attempt (default: the job type's)")
-	fl.BoolVarP(&f.wait, "wait", "w", false, "wait until the execution ends")
-	fl.BoolVarP(&f.follow, "follow", "f", false, "wait, streaming the log and progress")
-	fl.DurationVar(&f.waitFor, "wait-timeout", 0, "give up waiting after this long (0: never)")
+	f.waitFlags.addTo(c, "wait until the execution ends")
 	return c
 }
 
@@ -113,23 +126,21 @@ func (a *app) submit(ctx context.Context, args []string, f submitFlags) error {
 	if err != nil {
 		return err
 	}
+	return a.await(ctx, c, e, f.waitFlags)
+}
+
+// await shows execution e, first waiting for it to end when f asks
+// (following its events with --follow); an unsuccessful end is exit
+// code 3.
+func (a *app) await(ctx context.Context, c *client.Client, e *api.Execution, f waitFlags) error {
 	if !f.wait && !f.follow {
 		return a.showExecution(e)
 	}
-	return a.await(ctx, c, e, f.follow, f.waitFor)
-}
-
-// await waits for execution e to end (following its events when follow),
-// shows it, and turns an unsuccessful end into exit code 3.
-func (a *app) await(ctx context.Context, c *client.Client, e *api.Execution, follow bool, within time.Duration) error {
-	if within > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, within)
-		defer cancel()
-	}
+	ctx, cancel := bounded(ctx, f.within)
+	defer cancel()
 	var err error
 	if !e.State.Terminal() {
-		if follow {
+		if f.follow {
 			err = a.follow(ctx, c, e.ID, false, e.Attempt)
 		}
 		if err == nil {
@@ -141,8 +152,8 @@ func (a *app) await(ctx context.Context, c *client.Client, e *api.Execution, fol
 	}
 	if err != nil {
 		switch {
-		case errors.Is(err, context.DeadlineExceeded) && within > 0:
-			err = fmt.Errorf("execution %s is still %s after %s", e.ID, e.State, within)
+		case errors.Is(err, context.DeadlineExceeded) && f.within > 0:
+			err = fmt.Errorf("execution %s is still %s after %s", e.ID, e.State, f.within)
 		case errors.Is(err, context.Canceled):
 			err = fmt.Errorf("interrupted: execution %s goes on (solvekit stop %s stops it)", e.ID, e.ID)
 		}
@@ -155,6 +166,14 @@ func (a *app) await(ctx context.Context, c *client.Client, e *api.Execution, fol
 		return &exitError{code: exitUnsuccessful, err: fmt.Errorf("execution %s ended %s%s", e.ID, e.State, errorSuffix(e))}
 	}
 	return nil
+}
+
+// bounded is ctx ending after d, when d > 0.
+func bounded(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 func errorSuffix(e *api.Execution) string {
@@ -271,18 +290,7 @@ func (a *app) showExecution(e *api.Execution) error {
 }
 
 func (a *app) getCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "get ID",
-		Short: "Show an execution",
-		Args:  usageArgs(cobra.ExactArgs(1)),
-		RunE: a.clientRun(func(ctx context.Context, c *client.Client, args []string) error {
-			e, err := c.GetExecution(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			return a.showExecution(e)
-		}),
-	}
+	return idCommand(a, "get ID", "Show an execution", (*client.Client).GetExecution, a.showExecution)
 }
 
 func (a *app) listCommand() *cobra.Command {
@@ -293,47 +301,42 @@ func (a *app) listCommand() *cobra.Command {
 		limit                                     int
 		all                                       bool
 	)
-	c := &cobra.Command{
-		Use:   "list",
-		Short: "List executions, newest first",
-		Example: `  solvekit list --status running
-  solvekit list --job-type mip --since 24h --all --output json`,
-		Args: usageArgs(cobra.NoArgs),
-		RunE: a.clientRun(func(ctx context.Context, c *client.Client, _ []string) error {
-			var err error
-			f := client.ExecutionFilter{Status: record.State(status), JobType: jobType, InstanceID: instanceID, Owner: owner}
-			if f.Metadata, err = keyValues(meta); err != nil {
-				return err
-			}
-			if f.CreatedAfter, err = parseTime(after); err != nil {
-				return fmt.Errorf("--since: %w", err)
-			}
-			if f.CreatedBefore, err = parseTime(before); err != nil {
-				return fmt.Errorf("--until: %w", err)
-			}
-			var l *api.ExecutionList
-			if all {
-				l = &api.ExecutionList{Executions: []*api.Execution{}}
-				err = c.EachExecution(ctx, f, limit, func(e *api.Execution) error {
-					l.Executions = append(l.Executions, e)
-					return nil
-				})
-				l.TotalEntries = int64(len(l.Executions))
-			} else {
-				l, err = c.ListExecutions(ctx, f, client.Page{Limit: limit, Token: token})
-			}
-			if err != nil {
-				return err
-			}
-			if err := a.show(l, func(w io.Writer) { executionTable(w, l.Executions) }); err != nil {
-				return err
-			}
-			if !a.json() && l.NextPageToken != "" {
-				fmt.Fprintf(a.errOut, "%d of %s shown; next page: --page-token %s\n", len(l.Executions), total(l.TotalEntries), l.NextPageToken)
-			}
-			return nil
-		}),
-	}
+	c := a.clientCommand(&cobra.Command{Use: "list", Short: "List executions, newest first"}, cobra.NoArgs, func(ctx context.Context, c *client.Client, _ []string) error {
+		var err error
+		f := client.ExecutionFilter{Status: record.State(status), JobType: jobType, InstanceID: instanceID, Owner: owner}
+		if f.Metadata, err = keyValues(meta); err != nil {
+			return err
+		}
+		if f.CreatedAfter, err = parseTime(after); err != nil {
+			return fmt.Errorf("--since: %w", err)
+		}
+		if f.CreatedBefore, err = parseTime(before); err != nil {
+			return fmt.Errorf("--until: %w", err)
+		}
+		var l *api.ExecutionList
+		if all {
+			l = &api.ExecutionList{Executions: []*api.Execution{}}
+			err = c.EachExecution(ctx, f, limit, func(e *api.Execution) error {
+				l.Executions = append(l.Executions, e)
+				return nil
+			})
+			l.TotalEntries = int64(len(l.Executions))
+		} else {
+			l, err = c.ListExecutions(ctx, f, client.Page{Limit: limit, Token: token})
+		}
+		if err != nil {
+			return err
+		}
+		if err := a.show(l, func(w io.Writer) { executionTable(w, l.Executions) }); err != nil {
+			return err
+		}
+		if !a.json() && l.NextPageToken != "" {
+			fmt.Fprintf(a.errOut, "%d of %s shown; next page: --page-token %s\n", len(l.Executions), total(l.TotalEntries), l.NextPageToken)
+		}
+		return nil
+	})
+	c.Example = `  solvekit list --status running
+  solvekit list --job-type mip --since 24h --all --output json`
 	fl := c.Flags()
 	fl.StringVar(&status, "status", "", "only executions in this state (queued, running, succeeded, failed, stopped, timed_out, invalid)")
 	fl.StringVar(&jobType, "job-type", "", "only executions of this job type")
@@ -377,32 +380,30 @@ func parseTime(v string) (time.Time, error) {
 
 func (a *app) logsCommand() *cobra.Command {
 	var follow bool
-	c := &cobra.Command{
+	c := a.clientCommand(&cobra.Command{
 		Use:   "logs ID",
 		Short: "Print an execution's log",
 		Long: `Print an execution's log records; with -f, keep printing them as they are
 written until the execution ends. --output json prints one JSON record a line.`,
-		Args: usageArgs(cobra.ExactArgs(1)),
-		RunE: a.clientRun(func(ctx context.Context, c *client.Client, args []string) error {
-			if follow {
-				return a.follow(ctx, c, args[0], true, 0)
+	}, cobra.ExactArgs(1), func(ctx context.Context, c *client.Client, args []string) error {
+		if follow {
+			return a.follow(ctx, c, args[0], true, 0)
+		}
+		after := ""
+		for {
+			p, err := c.ExecutionLog(ctx, args[0], after, client.Page{Limit: 1000})
+			if err != nil {
+				return err
 			}
-			after := ""
-			for {
-				p, err := c.ExecutionLog(ctx, args[0], after, client.Page{Limit: 1000})
-				if err != nil {
-					return err
-				}
-				for _, r := range p.Records {
-					a.printLog(r)
-				}
-				if p.Next == "" || len(p.Records) == 0 {
-					return nil
-				}
-				after = p.Next
+			for _, r := range p.Records {
+				a.printLog(r)
 			}
-		}),
-	}
+			if p.Next == "" || len(p.Records) == 0 {
+				return nil
+			}
+			after = p.Next
+		}
+	})
 	c.Flags().BoolVarP(&follow, "follow", "f", false, "follow the log until the execution ends")
 	return c
 }
@@ -425,93 +426,79 @@ func (a *app) printLog(r record.LogRecord) {
 
 func (a *app) stopCommand() *cobra.Command {
 	var wait bool
-	c := &cobra.Command{
+	c := a.clientCommand(&cobra.Command{
 		Use:   "stop ID",
 		Short: "Stop an execution",
 		Long: `Ask an execution to stop: a queued one stops at once, a running one when its
 job sees the cancellation. --wait waits until it has ended.`,
-		Args: usageArgs(cobra.ExactArgs(1)),
-		RunE: a.clientRun(func(ctx context.Context, c *client.Client, args []string) error {
-			st, err := c.StopExecution(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			if !wait {
-				return a.show(st, func(w io.Writer) {
-					fmt.Fprintf(w, "id:\t%s\nstate:\t%s\nstop requested:\t%v\n", st.ID, st.State, st.CancelRequested)
-				})
-			}
-			e, err := c.WaitExecution(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			return a.showExecution(e)
-		}),
-	}
+	}, cobra.ExactArgs(1), func(ctx context.Context, c *client.Client, args []string) error {
+		st, err := c.StopExecution(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		if !wait {
+			return a.show(st, func(w io.Writer) {
+				fmt.Fprintf(w, "id:\t%s\nstate:\t%s\nstop requested:\t%v\n", st.ID, st.State, st.CancelRequested)
+			})
+		}
+		e, err := c.WaitExecution(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		return a.showExecution(e)
+	})
 	c.Flags().BoolVarP(&wait, "wait", "w", false, "wait until the execution has ended")
 	return c
 }
 
 func (a *app) relaunchCommand() *cobra.Command {
 	var (
-		config  string
-		wait    bool
-		follow  bool
-		waitFor time.Duration
+		config string
+		wf     waitFlags
 	)
-	c := &cobra.Command{
+	c := a.clientCommand(&cobra.Command{
 		Use:   "relaunch ID",
 		Short: "Run a finished execution again",
 		Long: `Start a new attempt of a finished execution on the same instance, with its
 config or a new one (--config). --wait and --follow work as for submit.`,
-		Args: usageArgs(cobra.ExactArgs(1)),
-		RunE: a.clientRun(func(ctx context.Context, c *client.Client, args []string) error {
-			var err error
-			req := client.RelaunchRequest{}
-			if req.Config, err = jsonArg(config); err != nil {
-				return fmt.Errorf("--config: %w", err)
-			}
-			e, err := c.RelaunchExecution(ctx, args[0], req)
-			if err != nil {
-				return err
-			}
-			if !wait && !follow {
-				return a.showExecution(e)
-			}
-			return a.await(ctx, c, e, follow, waitFor)
-		}),
-	}
-	fl := c.Flags()
-	fl.StringVarP(&config, "config", "c", "", "new config: JSON text, or @FILE")
-	fl.BoolVarP(&wait, "wait", "w", false, "wait until the new attempt ends")
-	fl.BoolVarP(&follow, "follow", "f", false, "wait, streaming the log and progress")
-	fl.DurationVar(&waitFor, "wait-timeout", 0, "give up waiting after this long (0: never)")
+	}, cobra.ExactArgs(1), func(ctx context.Context, c *client.Client, args []string) error {
+		var err error
+		req := client.RelaunchRequest{}
+		if req.Config, err = jsonArg(config); err != nil {
+			return fmt.Errorf("--config: %w", err)
+		}
+		e, err := c.RelaunchExecution(ctx, args[0], req)
+		if err != nil {
+			return err
+		}
+		return a.await(ctx, c, e, wf)
+	})
+	c.Flags().StringVarP(&config, "config", "c", "", "new config: JSON text, or @FILE")
+	wf.addTo(c, "wait until the new attempt ends")
 	return c
 }
 
 func (a *app) solutionCommand() *cobra.Command {
 	var part string
-	c := &cobra.Command{
-		Use:   "solution ID",
-		Short: "Print an execution's solution (or its instance, or incumbent) as JSON",
-		Args:  usageArgs(cobra.ExactArgs(1)),
-		RunE: a.clientRun(func(ctx context.Context, c *client.Client, args []string) error {
-			raw, err := c.ExecutionData(ctx, args[0], part)
-			if err != nil {
-				return err
-			}
-			var buf bytes.Buffer
-			if json.Indent(&buf, raw, "", "  ") != nil {
-				buf.Reset()
-				buf.Write(raw)
-			}
-			buf.WriteByte('\n')
-			_, err = a.out.Write(buf.Bytes())
-			return err
-		}),
-	}
+	c := idCommand(a, "solution ID", "Print an execution's solution (or its instance, or incumbent) as JSON",
+		func(c *client.Client, ctx context.Context, id string) (json.RawMessage, error) {
+			return c.ExecutionData(ctx, id, part)
+		},
+		a.printJSON)
 	c.Flags().StringVar(&part, "part", "", `what to print: "" (the solution), "instance" or "incumbent"`)
 	return c
+}
+
+// printJSON prints raw indented (as it is when it is not valid JSON).
+func (a *app) printJSON(raw json.RawMessage) error {
+	var buf bytes.Buffer
+	if json.Indent(&buf, raw, "", "  ") != nil {
+		buf.Reset()
+		buf.Write(raw)
+	}
+	buf.WriteByte('\n')
+	_, err := a.out.Write(buf.Bytes())
+	return err
 }
 
 func (a *app) deleteCommand() *cobra.Command {
@@ -520,17 +507,11 @@ func (a *app) deleteCommand() *cobra.Command {
 
 // deleteByID is a "delete ID" command that calls del.
 func (a *app) deleteByID(short string, del func(c *client.Client, ctx context.Context, id string) error) *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete ID",
-		Short: short,
-		Args:  usageArgs(cobra.ExactArgs(1)),
-		RunE: a.clientRun(func(ctx context.Context, c *client.Client, args []string) error {
-			if err := del(c, ctx, args[0]); err != nil {
-				return err
-			}
-			return a.show(map[string]string{"deleted": args[0]}, func(w io.Writer) { fmt.Fprintln(w, "deleted", args[0]) })
-		}),
-	}
+	return idCommand(a, "delete ID", short,
+		func(c *client.Client, ctx context.Context, id string) (string, error) { return id, del(c, ctx, id) },
+		func(id string) error {
+			return a.show(map[string]string{"deleted": id}, func(w io.Writer) { fmt.Fprintln(w, "deleted", id) })
+		})
 }
 
 func (a *app) cleanupCommand() *cobra.Command {

@@ -82,47 +82,24 @@ func (a *app) instanceSetCommand() *cobra.Command {
 	root := &cobra.Command{Use: "instance-set", Short: "Import and list instance sets"}
 	var jobType string
 	var tags []string
-	imp := &cobra.Command{
-		Use:   "import NAME DIR",
-		Short: "Import a directory of instance files (.json, .mps, .lp, .tsp) as an instance set",
-		Args:  usageArgs(cobra.ExactArgs(2)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			set, err := importDir(cmd.Context(), c, args[0], jobType, tags, args[1])
-			if err != nil {
-				return err
-			}
-			return a.show(set, func(w io.Writer) {
-				fmt.Fprintf(w, "id:\t%s\nname:\t%s\ninstances:\t%d\n", set.ID, set.Name, len(set.InstanceIDs))
-			})
-		},
-	}
+	imp := a.clientCommand(&cobra.Command{Use: "import NAME DIR", Short: "Import a directory of instance files (.json, .mps, .lp, .tsp) as an instance set"}, cobra.ExactArgs(2), func(ctx context.Context, c *client.Client, args []string) error {
+		set, err := importDir(ctx, c, args[0], jobType, tags, args[1])
+		if err != nil {
+			return err
+		}
+		return a.show(set, func(w io.Writer) {
+			fmt.Fprintf(w, "id:\t%s\nname:\t%s\ninstances:\t%d\n", set.ID, set.Name, len(set.InstanceIDs))
+		})
+	})
 	imp.Flags().StringVar(&jobType, "job-type", "", "validate the files against this job type's instance schema")
 	imp.Flags().StringArrayVar(&tags, "tag", nil, "tag the set and its instances (repeatable)")
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List instance sets, newest first",
-		Args:  usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
+	list := listCommand(a, "list", "List instance sets, newest first", firstPage((*client.Client).ListInstanceSets, 100),
+		func(w io.Writer, l *api.InstanceSetList) {
+			fmt.Fprintln(w, "ID\tNAME\tINSTANCES\tCREATED")
+			for _, s := range l.InstanceSets {
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", s.ID, s.Name, len(s.InstanceIDs), s.CreatedAt.Format(time.RFC3339))
 			}
-			l, err := c.ListInstanceSets(cmd.Context(), client.Page{Limit: 100})
-			if err != nil {
-				return err
-			}
-			return a.show(l, func(w io.Writer) {
-				fmt.Fprintln(w, "ID\tNAME\tINSTANCES\tCREATED")
-				for _, s := range l.InstanceSets {
-					fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", s.ID, s.Name, len(s.InstanceIDs), s.CreatedAt.Format(time.RFC3339))
-				}
-			})
-		},
-	}
+		})
 	root.AddCommand(imp, list)
 	return root
 }
@@ -211,83 +188,37 @@ a variant got worse beyond --tolerance.`,
 	fl.DurationVar(&f.waitFor, "wait-timeout", 0, "give up waiting after this long (0: never)")
 
 	var csv bool
-	results := &cobra.Command{
-		Use:   "results ID",
-		Short: "Print an experiment's table (--csv: every cell as CSV)",
-		Args:  usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
+	results := a.clientCommand(&cobra.Command{Use: "results ID", Short: "Print an experiment's table (--csv: every cell as CSV)"}, cobra.ExactArgs(1), func(ctx context.Context, c *client.Client, args []string) error {
+		if csv {
+			b, _, err := c.ExperimentFile(ctx, args[0], "results.csv")
+			if err == nil {
+				_, err = a.out.Write(b)
 			}
-			if csv {
-				b, _, err := c.ExperimentFile(cmd.Context(), args[0], "results.csv")
-				if err == nil {
-					_, err = a.out.Write(b)
-				}
-				return err
-			}
-			res, err := c.ExperimentResults(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return a.show(res, func(w io.Writer) { aggregateTable(w, res) })
-		},
-	}
+			return err
+		}
+		res, err := c.ExperimentResults(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		return a.show(res, func(w io.Writer) { aggregateTable(w, res) })
+	})
 	results.Flags().BoolVar(&csv, "csv", false, "every cell as CSV")
 	var cf experimentFlags
-	compare := &cobra.Command{
-		Use:   "compare ID",
-		Short: "Compare an experiment with a baseline; exit 4 when a variant got worse",
-		Args:  usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			return a.compare(cmd.Context(), c, args[0], cf)
-		},
-	}
+	compare := a.clientCommand(&cobra.Command{Use: "compare ID", Short: "Compare an experiment with a baseline; exit 4 when a variant got worse"}, cobra.ExactArgs(1), func(ctx context.Context, c *client.Client, args []string) error {
+		return a.compare(ctx, c, args[0], cf)
+	})
 	compare.Flags().StringVar(&cf.baseline, "baseline", "auto", `the baseline experiment ("auto": the newest baseline of the job type)`)
 	compare.Flags().Float64Var(&cf.tolerance, "tolerance", 0.05, "relative tolerance")
 	compare.Flags().StringArrayVar(&cf.kpis, "kpi", nil, "also compare this KPI: NAME:min or NAME:max (repeatable)")
-	stop := &cobra.Command{
-		Use:   "stop ID",
-		Short: "Stop an experiment (its running executions are cancelled; finished cells stay)",
-		Args:  usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
+	stop := idCommand(a, "stop ID", "Stop an experiment (its running executions are cancelled; finished cells stay)",
+		(*client.Client).StopExperiment, a.showExperiment)
+	list := listCommand(a, "list", "List experiments, newest first", firstPage((*client.Client).ListExperiments, 100),
+		func(w io.Writer, l *api.ExperimentList) {
+			fmt.Fprintln(w, "ID\tNAME\tJOB TYPE\tSTATE\tCELLS\tBASELINE\tCREATED")
+			for _, e := range l.Experiments {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d/%d\t%v\t%s\n", e.ID, dash(e.Name), e.JobType, e.State, e.Submitted, e.Cells, e.Baseline, e.CreatedAt.Format(time.RFC3339))
 			}
-			e, err := c.StopExperiment(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return a.showExperiment(e)
-		},
-	}
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List experiments, newest first",
-		Args:  usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			l, err := c.ListExperiments(cmd.Context(), client.Page{Limit: 100})
-			if err != nil {
-				return err
-			}
-			return a.show(l, func(w io.Writer) {
-				fmt.Fprintln(w, "ID\tNAME\tJOB TYPE\tSTATE\tCELLS\tBASELINE\tCREATED")
-				for _, e := range l.Experiments {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d/%d\t%v\t%s\n", e.ID, dash(e.Name), e.JobType, e.State, e.Submitted, e.Cells, e.Baseline, e.CreatedAt.Format(time.RFC3339))
-				}
-			})
-		},
-	}
+		})
 	root.AddCommand(run, results, compare, stop, list)
 	return root
 }
@@ -329,11 +260,8 @@ func (a *app) runExperiment(ctx context.Context, args []string, f experimentFlag
 	if f.noWait {
 		return a.showExperiment(e)
 	}
-	if f.waitFor > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, f.waitFor)
-		defer cancel()
-	}
+	ctx, cancel := bounded(ctx, f.waitFor)
+	defer cancel()
 	// On a terminal, a status line on stderr says how far it got.
 	errFile, ok := a.errOut.(*os.File)
 	live := ok && isTerminal(errFile)

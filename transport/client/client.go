@@ -398,38 +398,44 @@ func (c *Client) CreateInstance(ctx context.Context, req api.InstanceCreate) (*a
 // UploadInstance calls POST /instances with a multipart file (.json, .mps
 // or .lp) and optional name and job type.
 func (c *Client) UploadInstance(ctx context.Context, filename string, data io.Reader, name, jobType string) (*api.Instance, error) {
-	body, ctype, err := multipartBody(data, func(mw *multipart.Writer) (io.Writer, error) {
-		if name != "" {
-			_ = mw.WriteField("name", name)
-		}
-		if jobType != "" {
-			_ = mw.WriteField("job_type", jobType)
-		}
-		return mw.CreateFormFile("file", filename)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return call[api.Instance](ctx, c, Request{Method: "POST", Path: "/instances", Body: body, ContentType: ctype})
+	return upload[api.Instance](ctx, c, "/instances", []string{"name", name, "job_type", jobType}, formFile("file", filename, data))
 }
 
-// multipartBody is a multipart form body and its content type: part
-// writes the form's fields and returns its file part, into which data is
-// copied.
-func multipartBody(data io.Reader, part func(mw *multipart.Writer) (io.Writer, error)) (io.Reader, string, error) {
+// formPart is a part of a multipart form: create makes it, data fills it.
+type formPart struct {
+	create func(mw *multipart.Writer) (io.Writer, error)
+	data   io.Reader
+}
+
+// formFile is a part holding the file filename in form field field.
+func formFile(field, filename string, data io.Reader) formPart {
+	return formPart{create: func(mw *multipart.Writer) (io.Writer, error) { return mw.CreateFormFile(field, filename) }, data: data}
+}
+
+// upload POSTs a multipart form to path and decodes its JSON answer into
+// a new T: first the fields (name, value pairs; those with a value), then
+// parts.
+func upload[T any](ctx context.Context, c *Client, path string, fields []string, parts ...formPart) (*T, error) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
-	pw, err := part(mw)
-	if err != nil {
-		return nil, "", err
+	for i := 0; i+1 < len(fields); i += 2 {
+		if fields[i+1] != "" {
+			_ = mw.WriteField(fields[i], fields[i+1])
+		}
 	}
-	if _, err := io.Copy(pw, data); err != nil {
-		return nil, "", err
+	for _, p := range parts {
+		pw, err := p.create(mw)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := io.Copy(pw, p.data); err != nil {
+			return nil, err
+		}
 	}
 	if err := mw.Close(); err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	return &buf, mw.FormDataContentType(), nil
+	return call[T](ctx, c, Request{Method: "POST", Path: path, Body: &buf, ContentType: mw.FormDataContentType()})
 }
 
 // ListInstances calls GET /instances.
@@ -468,11 +474,15 @@ func (c *Client) CheckInstance(ctx context.Context, id string, req api.CheckRequ
 // CreateExecution calls POST /executions; wait > 0 long-polls an async
 // execution up to that long (?wait=).
 func (c *Client) CreateExecution(ctx context.Context, req api.ExecutionCreate, wait time.Duration) (*api.Execution, error) {
-	var q url.Values
-	if wait > 0 {
-		q = url.Values{"wait": {wait.String()}}
+	return call[api.Execution](ctx, c, Request{Method: "POST", Path: "/executions", Query: waitQuery(wait), Body: req})
+}
+
+// waitQuery is POST /executions' ?wait= (none when wait is 0).
+func waitQuery(wait time.Duration) url.Values {
+	if wait <= 0 {
+		return nil
 	}
-	return call[api.Execution](ctx, c, Request{Method: "POST", Path: "/executions", Query: q, Body: req})
+	return url.Values{"wait": {wait.String()}}
 }
 
 // CreateExecutions submits up to 1000 async executions at once (POST
@@ -496,11 +506,7 @@ func (c *Client) CreateExecutions(ctx context.Context, reqs []api.ExecutionCreat
 // (200; its answer has no job key). The same key with another request is
 // a 422 problem.
 func (c *Client) CreateExecutionOnce(ctx context.Context, key string, req api.ExecutionCreate, wait time.Duration) (e *api.Execution, replayed bool, err error) {
-	var q url.Values
-	if wait > 0 {
-		q = url.Values{"wait": {wait.String()}}
-	}
-	resp, err := c.send(ctx, Request{Method: "POST", Path: "/executions", Query: q, Body: req,
+	resp, err := c.send(ctx, Request{Method: "POST", Path: "/executions", Query: waitQuery(wait), Body: req,
 		Header: http.Header{"Idempotency-Key": {key}}})
 	if err != nil {
 		return nil, false, err
@@ -741,21 +747,24 @@ func (c *Client) UploadFile(ctx context.Context, id, name, contentType string, d
 	if contentType == "" {
 		contentType = "application/octet-stream"
 	}
-	body, ctype, err := multipartBody(data, func(mw *multipart.Writer) (io.Writer, error) {
-		return mw.CreatePart(map[string][]string{
-			"Content-Disposition": {fmt.Sprintf(`form-data; name="file"; filename=%q`, name)},
-			"Content-Type":        {contentType}})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return call[api.FileList](ctx, c, Request{Method: "POST", Path: execPath(id, "/files"), Body: body, ContentType: ctype})
+	return upload[api.FileList](ctx, c, execPath(id, "/files"), nil, formPart{data: data,
+		create: func(mw *multipart.Writer) (io.Writer, error) {
+			return mw.CreatePart(map[string][]string{
+				"Content-Disposition": {fmt.Sprintf(`form-data; name="file"; filename=%q`, name)},
+				"Content-Type":        {contentType}})
+		}})
 }
 
 // DownloadFile calls GET /executions/{id}/files/{name} and returns the
 // data and its content type.
 func (c *Client) DownloadFile(ctx context.Context, id, name string) ([]byte, string, error) {
-	resp, err := c.send(ctx, Request{Method: "GET", Path: execPath(id, "/files/") + esc(name)})
+	return c.download(ctx, execPath(id, "/files/")+esc(name))
+}
+
+// download GETs path and returns the answer's body as is and its content
+// type.
+func (c *Client) download(ctx context.Context, path string) ([]byte, string, error) {
+	resp, err := c.send(ctx, Request{Method: "GET", Path: path})
 	if err != nil {
 		return nil, "", err
 	}

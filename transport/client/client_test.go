@@ -105,7 +105,12 @@ func newEnvConfig(t *testing.T, cfg solvekit.Config) *env {
 // aliceEnv is newEnv, a client that sends alice's host session (with
 // opts), and a context bounded by patience.
 func aliceEnv(t *testing.T, opts ...client.Option) (*env, context.Context, *client.Client) {
-	e := newEnv(t)
+	return aliceEnvConfig(t, solvekit.Config{}, opts...)
+}
+
+// aliceEnvConfig is aliceEnv over newEnvConfig's Service.
+func aliceEnvConfig(t *testing.T, cfg solvekit.Config, opts ...client.Option) (*env, context.Context, *client.Client) {
+	e := newEnvConfig(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	t.Cleanup(cancel)
 	return e, ctx, client.New(e.base, append([]client.Option{client.WithHeader("X-Session", "alice-session")}, opts...)...)
@@ -361,9 +366,7 @@ func TestCreateExecutions(t *testing.T) {
 		bad[i].Metadata = map[string]string{"batch": "two"}
 	}
 	_, err = c.CreateExecutions(ctx, bad)
-	var p *api.Problem
-	require.True(t, errors.As(err, &p), "%v", err)
-	require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+	p := requireStatus(t, err, http.StatusUnprocessableEntity)
 	require.NotEmpty(t, p.Errors)
 	require.Equal(t, "/executions/3/job_type", p.Errors[0].Pointer)
 	list, err := c.ListExecutions(ctx, client.ExecutionFilter{Metadata: map[string]string{"batch": "two"}}, client.Page{})
@@ -371,8 +374,7 @@ func TestCreateExecutions(t *testing.T) {
 	require.Empty(t, list.Executions, "nothing of an invalid batch is stored")
 
 	_, err = c.CreateExecutions(ctx, nil)
-	require.True(t, errors.As(err, &p), "%v", err)
-	require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+	requireStatus(t, err, http.StatusUnprocessableEntity)
 }
 
 // TestCreateExecutionOnce: a repeated POST /executions with one
@@ -401,16 +403,12 @@ func TestCreateExecutionOnce(t *testing.T) {
 	require.EqualValues(t, "succeeded", waited.State)
 
 	_, _, err = c.CreateExecutionOnce(ctx, strings.Repeat("k", 256), req, 0)
-	var tooLong *api.Problem
-	require.True(t, errors.As(err, &tooLong), "%v", err)
-	require.Equal(t, http.StatusBadRequest, tooLong.Status)
+	requireStatus(t, err, http.StatusBadRequest)
 
 	other := req
 	other.Instance = json.RawMessage(`{"values":[9]}`)
 	_, _, err = c.CreateExecutionOnce(ctx, "order-1", other, 0)
-	var p *api.Problem
-	require.True(t, errors.As(err, &p), "%v", err)
-	require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+	requireStatus(t, err, http.StatusUnprocessableEntity)
 
 	var wg sync.WaitGroup
 	ids := make([]string, 20)
@@ -437,12 +435,10 @@ func TestCreateExecutionOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "alice-run-1", e.ID)
 	_, err = c.CreateExecution(ctx, named, 0)
-	require.True(t, errors.As(err, &p), "%v", err)
-	require.Equal(t, http.StatusConflict, p.Status)
+	requireStatus(t, err, http.StatusConflict)
 	named.ID = "bad:id"
 	_, err = c.CreateExecution(ctx, named, 0)
-	require.True(t, errors.As(err, &p), "%v", err)
-	require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+	requireStatus(t, err, http.StatusUnprocessableEntity)
 }
 
 // TestTagsRoundTrip drives the tags API through the Go client: tags and
@@ -563,11 +559,14 @@ func TestTagsRoundTrip(t *testing.T) {
 	require.Contains(t, oa.Components.Schemas["InstanceCreate"].Properties, "tags")
 }
 
-func requireStatus(t *testing.T, err error, status int) {
+// requireStatus requires err to be an *api.Problem with status, and
+// returns it.
+func requireStatus(t *testing.T, err error, status int) *api.Problem {
 	t.Helper()
 	var p *api.Problem
 	require.True(t, errors.As(err, &p), "want a %d problem, got %v", status, err)
 	require.Equal(t, status, p.Status, "%+v", p)
+	return p
 }
 
 // An execution created over REST with a result_url is called back with
@@ -583,10 +582,7 @@ func TestCallbackOverREST(t *testing.T) {
 		bodies <- b
 	}))
 	defer rcv.Close()
-	e := newEnvConfig(t, solvekit.Config{CallbackSecret: secret, CallbackAllowPrivate: true, CallbackInterval: 20 * time.Millisecond})
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	c := client.New(e.base, client.WithHeader("X-Session", "alice-session"))
+	_, ctx, c := aliceEnvConfig(t, solvekit.Config{CallbackSecret: secret, CallbackAllowPrivate: true, CallbackInterval: 20 * time.Millisecond})
 
 	ex, err := c.CreateExecution(ctx, api.ExecutionCreate{JobType: "scale", Instance: json.RawMessage(`{"x":2}`), ResultURL: rcv.URL + "/done"}, 0)
 	require.NoError(t, err)

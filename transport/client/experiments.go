@@ -3,8 +3,6 @@ package client
 import (
 	"bytes"
 	"context"
-	"io"
-	"mime/multipart"
 	"net/url"
 	"strconv"
 	"strings"
@@ -30,32 +28,15 @@ type File struct {
 // schema when jobType is set, and the set holds them. A file named .zip,
 // .tar or .tar.gz is sent as an archive of such files.
 func (c *Client) ImportInstanceSet(ctx context.Context, name, jobType string, tags []string, files []File) (*api.InstanceSet, error) {
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	_ = mw.WriteField("name", name)
-	if jobType != "" {
-		_ = mw.WriteField("job_type", jobType)
-	}
-	if len(tags) > 0 {
-		_ = mw.WriteField("tags", strings.Join(tags, ","))
-	}
-	for _, f := range files {
+	parts := make([]formPart, len(files))
+	for i, f := range files {
 		field, lower := "file", strings.ToLower(f.Name)
 		if strings.HasSuffix(lower, ".zip") || strings.HasSuffix(lower, ".tar") || strings.HasSuffix(lower, ".tar.gz") || strings.HasSuffix(lower, ".tgz") {
 			field = "archive"
 		}
-		w, err := mw.CreateFormFile(field, f.Name)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := w.Write(f.Data); err != nil {
-			return nil, err
-		}
+		parts[i] = formFile(field, f.Name, bytes.NewReader(f.Data))
 	}
-	if err := mw.Close(); err != nil {
-		return nil, err
-	}
-	return call[api.InstanceSet](ctx, c, Request{Method: "POST", Path: "/instanceSets/import", Body: io.Reader(&buf), ContentType: mw.FormDataContentType()})
+	return upload[api.InstanceSet](ctx, c, "/instanceSets/import", []string{"name", name, "job_type", jobType, "tags", strings.Join(tags, ",")}, parts...)
 }
 
 // ListInstanceSets calls GET /instanceSets.
@@ -114,13 +95,7 @@ func (c *Client) ExperimentResults(ctx context.Context, id string) (*api.Experim
 // ExperimentFile calls GET /experiments/{id}/<name>: name is results.csv,
 // profile.svg or primal.svg. It returns the body and its content type.
 func (c *Client) ExperimentFile(ctx context.Context, id, name string) ([]byte, string, error) {
-	resp, err := c.send(ctx, Request{Method: "GET", Path: expPath(id, "/"+esc(name))})
-	if err != nil {
-		return nil, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return b, resp.Header.Get("Content-Type"), err
+	return c.download(ctx, expPath(id, "/"+esc(name)))
 }
 
 // CompareOptions are GET /experiments/{id}/comparison's parameters.
