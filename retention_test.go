@@ -509,3 +509,43 @@ func TestEventStreamCapped(t *testing.T) {
 	require.LessOrEqual(t, n, 50+100, "the event stream is capped near EventsMaxLen, not %d events", incumbents)
 	require.GreaterOrEqual(t, n, 50)
 }
+
+// TestDeleteFinishedBefore: executions that finished before the cut are
+// removed with everything they left in Redis, later ones and running ones
+// stay; a second call removes nothing, and a cancelled context stops it.
+func TestDeleteFinishedBefore(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	b := setup(t, setupOpts{cfg: solvekit.Config{DisableRetention: true}, defs: retentionDefs(release)})
+	ctx := context.Background()
+	old := []*job.Execution{run(t, b, solvekit.SubmitRequest{JobType: "sum"}), run(t, b, solvekit.SubmitRequest{JobType: "fail"})}
+	require.Equal(t, job.StateFailed, old[1].State)
+	time.Sleep(5 * time.Millisecond) // finished_at has millisecond resolution
+	cut := time.Now()
+	time.Sleep(5 * time.Millisecond)
+	recent := run(t, b, solvekit.SubmitRequest{JobType: "sum"})
+	blocked, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "block", Instance: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	n, err := b.svc.DeleteFinishedBefore(cancelled, cut)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Zero(t, n)
+
+	n, err = b.svc.DeleteFinishedBefore(ctx, cut)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	for _, e := range old {
+		_, err := b.svc.Get(ctx, e.ID)
+		require.ErrorIs(t, err, job.ErrNotFound)
+		require.Empty(t, footprint(t, b.rdb, e.ID), "execution %s left keys behind", e.ID)
+	}
+	for _, id := range []string{recent.ID, blocked.ID} {
+		_, err := b.svc.Get(ctx, id)
+		require.NoError(t, err)
+	}
+	n, err = b.svc.DeleteFinishedBefore(ctx, cut)
+	require.NoError(t, err)
+	require.Zero(t, n)
+}

@@ -770,22 +770,34 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 }
 
 // DeleteFinishedBefore removes executions that finished before t and
-// returns how many it removed.
+// returns how many it removed. It works in batches of 500 and stops at
+// ctx's end (returning ctx's error with the count so far), or when a batch
+// removes nothing (what is left is being removed by someone else, or
+// cannot be).
 func (s *Service) DeleteFinishedBefore(ctx context.Context, t time.Time) (int, error) {
 	n := 0
 	for {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
 		ids, err := s.store.FinishedBefore(ctx, t, 500)
 		if err != nil {
 			return n, store.Classify(err)
 		}
-		if len(ids) == 0 {
-			return n, nil
-		}
+		removed := 0
 		for _, id := range ids {
-			if err := s.deleteExecution(ctx, id); err != nil && !errors.Is(err, job.ErrNotFound) {
+			err := s.deleteExecution(ctx, id)
+			if errors.Is(err, job.ErrNotFound) {
+				continue
+			}
+			if err != nil {
 				return n, store.Classify(err)
 			}
-			n++
+			removed++
+		}
+		n += removed
+		if removed == 0 {
+			return n, nil
 		}
 	}
 }
