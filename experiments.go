@@ -379,6 +379,7 @@ func (s *Service) CreateExperiment(ctx context.Context, req ExperimentRequest) (
 		map[string]string{"state": string(e.State), "next": "0", "baseline": strconv.FormatBool(e.Baseline)}); err != nil {
 		return nil, store.Classify(err)
 	}
+	s.nudgeExperiments()
 	return e, nil
 }
 
@@ -593,14 +594,25 @@ func (s *Service) StopExperiment(ctx context.Context, id string) (*Experiment, e
 			return nil, err
 		}
 	}
+	s.nudgeExperiments()
 	return e, nil
 }
 
-// experimentTick is how often the driver looks at running experiments
-// while there are some (at most; SchedulerInterval when shorter): cells
-// of short jobs follow each other quickly. Without running experiments it
-// looks every SchedulerInterval.
+// experimentTick is the shortest time between two passes of a process's
+// experiment driver: the cells that end meanwhile are closed together.
 const experimentTick = 25 * time.Millisecond
+
+// nudgeExperiments wakes this process's experiment driver: a cell ended
+// here (its next cell can be submitted at once), or an experiment was
+// created or stopped here. Without a nudge the driver looks every
+// SchedulerInterval, which covers cells that end in processes that run
+// no driver, and experiments made through them.
+func (s *Service) nudgeExperiments() {
+	select {
+	case s.expWake <- struct{}{}:
+	default:
+	}
+}
 
 // startExperimentLoop runs the experiment driver beside the scheduler
 // until ctx ends; the returned func waits for it to stop.
@@ -609,26 +621,30 @@ func (s *Service) startExperimentLoop(ctx context.Context) (wait func()) {
 	go func() {
 		defer close(done)
 		for {
-			d := s.cfg.SchedulerInterval
-			if s.driveExperiments(ctx) {
-				d = min(d, experimentTick)
+			next := time.Now().Add(experimentTick)
+			s.driveExperiments(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.expWake:
+			case <-time.After(s.cfg.SchedulerInterval):
 			}
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(d):
+			case <-time.After(time.Until(next)):
 			}
 		}
 	}()
 	return func() { <-done }
 }
 
-// driveExperiments moves every running experiment on (see
-// driveExperiment) and reports whether there were any.
-func (s *Service) driveExperiments(ctx context.Context) bool {
+// driveExperiments moves every active experiment on (see
+// driveExperiment).
+func (s *Service) driveExperiments(ctx context.Context) {
 	ids, err := s.store.ActiveExperiments(ctx)
 	if err != nil {
-		return false
+		return
 	}
 	for _, id := range ids {
 		if ctx.Err() != nil {
@@ -636,7 +652,6 @@ func (s *Service) driveExperiments(ctx context.Context) bool {
 		}
 		s.driveExperiment(ctx, id)
 	}
-	return len(ids) > 0
 }
 
 // driveExperiment, when this process gets experiment id's lease, closes

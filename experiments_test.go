@@ -460,3 +460,44 @@ func TestInstanceSetRefusesInstanceDelete(t *testing.T) {
 	require.Equal(t, job.CodeInvalid, job.ErrorCode(err), "%v", err)
 	require.NoError(t, b.svc.DeleteInstance(ctx, loose.ID), "a refused set leaves no pin")
 }
+
+// TestExperimentDriverWakesOnCellEnd: the driver moves on when a cell ends
+// in its process, not at its next look: with SchedulerInterval an hour,
+// an experiment of one cell at a time still runs all its cells, and a
+// stop's cancelled cell is still closed.
+func TestExperimentDriverWakesOnCellEnd(t *testing.T) {
+	b := setup(t, setupOpts{defs: []*job.Definition{benchJob()}, cfg: solvekit.Config{SchedulerInterval: time.Hour}})
+	ctx := context.Background()
+	set := benchSet(t, b.svc, 5)
+	e, err := b.svc.CreateExperiment(ctx, solvekit.ExperimentRequest{JobType: "bench", InstanceSetID: set.ID,
+		Variants: []solvekit.Variant{{Label: "a"}, {Label: "b"}}, MaxInFlight: 1})
+	require.NoError(t, err)
+	done := awaitExperiment(t, b.svc, e.ID, time.Minute)
+	require.Equal(t, experiment.StateFinished, done.State)
+	require.Equal(t, 10, done.Finished)
+
+	blocked := benchSet(t, b.svc, 2, 0)
+	e, err = b.svc.CreateExperiment(ctx, solvekit.ExperimentRequest{JobType: "bench", InstanceSetID: blocked.ID,
+		Variants: []solvekit.Variant{{Label: "a"}}, MaxInFlight: 1})
+	require.NoError(t, err)
+	deadline := time.Now().Add(patience.Scale(time.Minute))
+	for {
+		x, err := b.svc.Get(ctx, e.ExecutionID(0))
+		if err == nil && x.State == job.StateRunning {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the first cell was not submitted and started (%v)", err)
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, err = b.svc.StopExperiment(ctx, e.ID)
+	require.NoError(t, err)
+	for {
+		cur, err := b.svc.Experiment(ctx, e.ID)
+		require.NoError(t, err)
+		if cur.Finished == 1 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the stopped cell was not closed")
+		time.Sleep(10 * time.Millisecond)
+	}
+}

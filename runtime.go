@@ -780,6 +780,9 @@ func (s *Service) record(t *registry.Type, e *job.Execution, jc *job.Context, fr
 
 // publishFinish tells subscribers of the end of attempt e recorded as out.
 func (s *Service) publishFinish(e *job.Execution, out store.Outcome) {
+	if e.Metadata[ExperimentLabel] != "" {
+		s.nudgeExperiments()
+	}
 	if s.observed() {
 		tr := s.transition(e, job.StateRunning, out.State, "finish")
 		tr.SolverStatus, tr.Error = out.SolverStatus, out.Error

@@ -47,6 +47,8 @@ type Service struct {
 	signals subscribers[Signal] // SubscribeSignals
 	// pausedTypes holds the paused job types' names (see PauseJobType).
 	pausedTypes atomic.Pointer[map[string]bool]
+	// expWake wakes this process's experiment drivers (nudgeExperiments).
+	expWake chan struct{}
 	// afterStart, when set (tests), runs between a worker's Start of an
 	// attempt and the attempt's registration.
 	afterStart func(id string)
@@ -74,7 +76,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	cfg.WorkerTags = wt
-	s := &Service{cfg: cfg, reg: cfg.Registry}
+	s := &Service{cfg: cfg, reg: cfg.Registry, expWake: make(chan struct{}, 1)}
 	switch {
 	case cfg.Redis != nil:
 		s.rdb = cfg.Redis
