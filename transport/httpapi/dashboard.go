@@ -24,7 +24,6 @@ import (
 
 	"github.com/solvekit/solvekit"
 	"github.com/solvekit/solvekit/job"
-	"github.com/solvekit/solvekit/transport/api"
 )
 
 // The dashboard is a few server-rendered pages under <prefix>/ui/ (see
@@ -98,6 +97,21 @@ var dashFuncs = template.FuncMap{
 	// page to come back to.
 	"pauseArgs": func(page *dashPage, action string, paused bool, name, back string) map[string]any {
 		return map[string]any{"Page": page, "Action": action, "Paused": paused, "Name": name, "Back": back}
+	},
+	// args are a shared template's: name, value pairs.
+	"args": func(kv ...any) (map[string]any, error) {
+		if len(kv)%2 != 0 {
+			return nil, fmt.Errorf("args: %d values, not name, value pairs", len(kv))
+		}
+		m := make(map[string]any, len(kv)/2)
+		for i := 0; i < len(kv); i += 2 {
+			name, ok := kv[i].(string)
+			if !ok {
+				return nil, fmt.Errorf("args: name %v is not a string", kv[i])
+			}
+			m[name] = kv[i+1]
+		}
+		return m, nil
 	},
 }
 
@@ -521,7 +535,7 @@ func (h *handler) dashFilters(r *http.Request, p *Principal, d *dashExecutionsDa
 		f.JobType = d.JobType
 	}
 	f.Owner = d.Owner
-	if p.Role == api.RolePlanner && !h.opts.Sharing {
+	if !h.seesAll(p) {
 		if d.Owner != "" && d.Owner != p.ID {
 			bad = append(bad, "planners see their own executions only")
 		}
@@ -635,17 +649,11 @@ type dashExecutionData struct {
 	Timeline       []dashTimelineEntry
 	Chart          *incumbentChart
 	HistoryCut     bool
-	Solution       string
-	SolutionCut    bool
-	HasSolution    bool
-	Instance       string
-	InstanceCut    bool
-	HasInstance    bool
+	Solution       *dashDoc // nil: none yet
+	Instance       *dashDoc
 	KPIs           []dashKV
 	ErrorDetails   string
 	LogURL         string
-	SolutionURL    string
-	InstanceURL    string
 	ExecutionsURL  string
 	ExecutionURL   string
 	StopAction     string
@@ -657,6 +665,21 @@ type dashExecutionData struct {
 	ConfigSchema       string
 	RelaunchError      string
 	RelaunchViolations []job.Violation
+}
+
+// dashDoc is a JSON document the execution page shows (pretty, or not
+// when too large) with a link to download it.
+type dashDoc struct {
+	Label, Name string // "Solution", "solution"
+	Text        string
+	Cut         bool
+	URL         string
+}
+
+func newDashDoc(label string, b []byte, url string) *dashDoc {
+	d := &dashDoc{Label: label, Name: strings.ToLower(label), URL: url}
+	d.Text, d.Cut = prettyJSON(b)
+	return d
 }
 
 type dashKV struct {
@@ -679,7 +702,6 @@ func (h *handler) renderExecution(w http.ResponseWriter, r *http.Request, p *Pri
 	base := h.uiBase(r)
 	self := base + "/executions/" + e.ID
 	d := &dashExecutionData{E: e, ExecutionsURL: base + "/executions", ExecutionURL: self, LogURL: self + "/log",
-		SolutionURL: self + "/solution.json", InstanceURL: self + "/instance.json",
 		StopAction: self + "/stop", RelaunchAction: self + "/relaunch"}
 	if relaunch != nil {
 		d.RelaunchConfig, d.RelaunchError, d.RelaunchViolations = relaunch.RelaunchConfig, relaunch.RelaunchError, relaunch.RelaunchViolations
@@ -710,15 +732,13 @@ func (h *handler) renderExecution(w http.ResponseWriter, r *http.Request, p *Pri
 	if e.HasSolution {
 		b, err := h.svc.Solution(ctx, e.ID)
 		if err == nil {
-			d.HasSolution = true
-			d.Solution, d.SolutionCut = prettyJSON(b)
+			d.Solution = newDashDoc("Solution", b, self+"/solution.json")
 		} else if job.ErrorCode(err) != job.CodeNotFound {
 			return err
 		}
 	}
 	if b, err := h.svc.ExecutionInput(ctx, e.ID); err == nil {
-		d.HasInstance = true
-		d.Instance, d.InstanceCut = prettyJSON(b)
+		d.Instance = newDashDoc("Instance", b, self+"/instance.json")
 	} else if job.ErrorCode(err) != job.CodeNotFound {
 		return err
 	}

@@ -43,9 +43,7 @@ func (h *handler) dashExperiments(w http.ResponseWriter, r *http.Request, p *Pri
 	q := r.URL.Query()
 	q.Set("limit", strconv.Itoa(dashPageSize))
 	r.URL.RawQuery = q.Encode()
-	es, total, err := listOwned(h, r, p, func(f solvekit.ListFilter) ([]*solvekit.Experiment, int64, error) {
-		return h.svc.Experiments(r.Context(), f)
-	})
+	es, total, err := listOwned(h, r, p, h.svc.Experiments)
 	if err != nil {
 		return err
 	}
