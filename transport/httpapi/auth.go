@@ -309,9 +309,7 @@ func (h *handler) createUser(w http.ResponseWriter, r *http.Request, p *Principa
 	} else if err := h.users.CreateUser(r.Context(), u, req.Password); err != nil {
 		return err
 	}
-	w.Header().Set("Location", h.basePath(r)+"/users/"+u.ID)
-	writeJSON(w, http.StatusCreated, userOut(u))
-	return nil
+	return h.created(w, r, "/users/"+u.ID, userOut(u))
 }
 
 func (h *handler) getUser(w http.ResponseWriter, r *http.Request, _ *Principal) error {
@@ -421,9 +419,7 @@ func (h *handler) createAPIKey(w http.ResponseWriter, r *http.Request, p *Princi
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", h.basePath(r)+"/apiKeys/"+k.ID)
-	writeJSON(w, http.StatusCreated, api.APIKeyCreated{APIKey: k, Key: secret})
-	return nil
+	return h.created(w, r, "/apiKeys/"+k.ID, api.APIKeyCreated{APIKey: k, Key: secret})
 }
 
 func (h *handler) listAPIKeys(w http.ResponseWriter, r *http.Request, p *Principal) error {

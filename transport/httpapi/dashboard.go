@@ -24,7 +24,6 @@ import (
 
 	"github.com/solvekit/solvekit"
 	"github.com/solvekit/solvekit/job"
-	"github.com/solvekit/solvekit/transport/api"
 )
 
 // The dashboard is a few server-rendered pages under <prefix>/ui/ (see
@@ -99,6 +98,21 @@ var dashFuncs = template.FuncMap{
 	"pauseArgs": func(page *dashPage, action string, paused bool, name, back string) map[string]any {
 		return map[string]any{"Page": page, "Action": action, "Paused": paused, "Name": name, "Back": back}
 	},
+	// args are a shared template's: name, value pairs.
+	"args": func(kv ...any) (map[string]any, error) {
+		if len(kv)%2 != 0 {
+			return nil, fmt.Errorf("args: %d values, not name, value pairs", len(kv))
+		}
+		m := make(map[string]any, len(kv)/2)
+		for i := 0; i < len(kv); i += 2 {
+			name, ok := kv[i].(string)
+			if !ok {
+				return nil, fmt.Errorf("args: name %v is not a string", kv[i])
+			}
+			m[name] = kv[i+1]
+		}
+		return m, nil
+	},
 }
 
 func newDashboard() (*dashboard, error) {
@@ -147,7 +161,7 @@ func (h *handler) mountDashboard() error {
 	h.mux.Handle("GET /ui/executions/{id}/log", page(h.dashLogStream))
 	h.mux.Handle("GET /ui/executions/{id}/solution.json", page(h.dashDownload("solution")))
 	h.mux.Handle("GET /ui/executions/{id}/instance.json", page(h.dashDownload("instance")))
-	h.mux.Handle("POST /ui/executions/{id}/stop", post(h.dashStop))
+	h.mux.Handle("POST /ui/executions/{id}/stop", post(dashStopOwned(h, h.execution, func(e *job.Execution) string { return e.ID }, "executions", h.svc.Cancel)))
 	h.mux.Handle("POST /ui/executions/{id}/relaunch", post(h.dashRelaunch))
 	h.mux.Handle("GET /ui/jobTypes", page(h.dashJobTypes))
 	h.mux.Handle("GET /ui/jobTypes/{name}", page(h.dashJobType))
@@ -390,19 +404,26 @@ func (h *handler) safeNext(r *http.Request, next string) string {
 	return next
 }
 
-func (h *handler) dashLoginPage(w http.ResponseWriter, r *http.Request) {
+// loginPage starts an answer of the login form's routes: there is none
+// (404, and false) when built-in logins are disabled.
+func (h *handler) loginPage(w http.ResponseWriter, r *http.Request) bool {
 	dashHeaders(w)
 	if h.opts.DisableBuiltinAuth {
 		h.dashMessage(w, r, nil, http.StatusNotFound, "No login here", "Built-in logins are disabled: sign in to the host application.")
+		return false
+	}
+	return true
+}
+
+func (h *handler) dashLoginPage(w http.ResponseWriter, r *http.Request) {
+	if !h.loginPage(w, r) {
 		return
 	}
 	h.render(w, r, nil, http.StatusOK, "login", "Sign in", &dashLoginData{Next: h.safeNext(r, r.URL.Query().Get("next"))})
 }
 
 func (h *handler) dashLogin(w http.ResponseWriter, r *http.Request) {
-	dashHeaders(w)
-	if h.opts.DisableBuiltinAuth {
-		h.dashMessage(w, r, nil, http.StatusNotFound, "No login here", "Built-in logins are disabled: sign in to the host application.")
+	if !h.loginPage(w, r) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
@@ -521,7 +542,7 @@ func (h *handler) dashFilters(r *http.Request, p *Principal, d *dashExecutionsDa
 		f.JobType = d.JobType
 	}
 	f.Owner = d.Owner
-	if p.Role == api.RolePlanner && !h.opts.Sharing {
+	if !h.seesAll(p) {
 		if d.Owner != "" && d.Owner != p.ID {
 			bad = append(bad, "planners see their own executions only")
 		}
@@ -635,17 +656,11 @@ type dashExecutionData struct {
 	Timeline       []dashTimelineEntry
 	Chart          *incumbentChart
 	HistoryCut     bool
-	Solution       string
-	SolutionCut    bool
-	HasSolution    bool
-	Instance       string
-	InstanceCut    bool
-	HasInstance    bool
+	Solution       *dashDoc // nil: none yet
+	Instance       *dashDoc
 	KPIs           []dashKV
 	ErrorDetails   string
 	LogURL         string
-	SolutionURL    string
-	InstanceURL    string
 	ExecutionsURL  string
 	ExecutionURL   string
 	StopAction     string
@@ -657,6 +672,21 @@ type dashExecutionData struct {
 	ConfigSchema       string
 	RelaunchError      string
 	RelaunchViolations []job.Violation
+}
+
+// dashDoc is a JSON document the execution page shows (pretty, or not
+// when too large) with a link to download it.
+type dashDoc struct {
+	Label, Name string // "Solution", "solution"
+	Text        string
+	Cut         bool
+	URL         string
+}
+
+func newDashDoc(label string, b []byte, url string) *dashDoc {
+	d := &dashDoc{Label: label, Name: strings.ToLower(label), URL: url}
+	d.Text, d.Cut = prettyJSON(b)
+	return d
 }
 
 type dashKV struct {
@@ -679,7 +709,6 @@ func (h *handler) renderExecution(w http.ResponseWriter, r *http.Request, p *Pri
 	base := h.uiBase(r)
 	self := base + "/executions/" + e.ID
 	d := &dashExecutionData{E: e, ExecutionsURL: base + "/executions", ExecutionURL: self, LogURL: self + "/log",
-		SolutionURL: self + "/solution.json", InstanceURL: self + "/instance.json",
 		StopAction: self + "/stop", RelaunchAction: self + "/relaunch"}
 	if relaunch != nil {
 		d.RelaunchConfig, d.RelaunchError, d.RelaunchViolations = relaunch.RelaunchConfig, relaunch.RelaunchError, relaunch.RelaunchViolations
@@ -710,15 +739,13 @@ func (h *handler) renderExecution(w http.ResponseWriter, r *http.Request, p *Pri
 	if e.HasSolution {
 		b, err := h.svc.Solution(ctx, e.ID)
 		if err == nil {
-			d.HasSolution = true
-			d.Solution, d.SolutionCut = prettyJSON(b)
+			d.Solution = newDashDoc("Solution", b, self+"/solution.json")
 		} else if job.ErrorCode(err) != job.CodeNotFound {
 			return err
 		}
 	}
 	if b, err := h.svc.ExecutionInput(ctx, e.ID); err == nil {
-		d.HasInstance = true
-		d.Instance, d.InstanceCut = prettyJSON(b)
+		d.Instance = newDashDoc("Instance", b, self+"/instance.json")
 	} else if job.ErrorCode(err) != job.CodeNotFound {
 		return err
 	}
@@ -828,27 +855,13 @@ func streamTime(id string) time.Time {
 // listening. Each event's id resumes the
 // stream (Last-Event-ID), as the API's /events does.
 func (h *handler) dashLogStream(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	e, err := h.execution(r, p, false)
-	if err != nil {
-		return err
-	}
-	last := r.Header.Get("Last-Event-ID")
-	if last == "" {
-		last = r.URL.Query().Get("after")
-	}
-	ctx := r.Context()
-	next, stop := iter.Pull2(h.svc.Follow(ctx, e.ID, solvekit.FollowOptions{After: last, Idle: keepAlive}))
-	defer stop()
-	ev, err, ok := next()
-	if err != nil {
-		return err
-	}
 	keep := func(t string) bool { return t == "log" || t == "status" || t == "progress" || t == "incumbent" }
-	if h.writeStream(ctx, w, e.ID, "log stream", next, ev, ok, keep) {
+	done, err := h.streamExecution(w, r, p, "after", "log stream", keep, same)
+	if done {
 		fmt.Fprint(w, "event: end\ndata: {}\n\n")
 		_ = http.NewResponseController(w).Flush()
 	}
-	return nil
+	return err
 }
 
 // dashDownload serves the solution or instance as a JSON attachment.
@@ -877,16 +890,22 @@ func (h *handler) dashDownload(part string) func(w http.ResponseWriter, r *http.
 	}
 }
 
-func (h *handler) dashStop(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	e, err := h.execution(r, p, true)
-	if err != nil {
-		return err
+// dashStopOwned is a Stop button's form: load reads the record the path
+// names (which p must be allowed to change), stop stops it by its id, and
+// the answer is a 303 back to its page under <ui>/section/.
+func dashStopOwned[T any](h *handler, load loader[T], id func(*T) string, section string,
+	stop func(context.Context, string) error) func(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	return func(w http.ResponseWriter, r *http.Request, p *Principal) error {
+		v, err := load(r, p, true)
+		if err != nil {
+			return err
+		}
+		if err := stop(r.Context(), id(v)); err != nil {
+			return err
+		}
+		http.Redirect(w, r, h.uiBase(r)+"/"+section+"/"+id(v), http.StatusSeeOther)
+		return nil
 	}
-	if err := h.svc.Cancel(r.Context(), e.ID); err != nil {
-		return err
-	}
-	http.Redirect(w, r, h.uiBase(r)+"/executions/"+e.ID, http.StatusSeeOther)
-	return nil
 }
 
 // dashRelaunch relaunches a finished execution, with the config typed in

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
@@ -27,7 +28,13 @@ func (h *handler) mountExperimentPages(page, post func(f func(w http.ResponseWri
 	h.mux.Handle("GET /ui/experiments/{id}/results.csv", page(h.getExperimentCSV))
 	h.mux.Handle("GET /ui/experiments/{id}/profile.svg", page(h.getExperimentProfile))
 	h.mux.Handle("GET /ui/experiments/{id}/primal.svg", page(h.getExperimentPrimal))
-	h.mux.Handle("POST /ui/experiments/{id}/stop", post(h.dashStopExperiment))
+	// The Stop button: as POST /experiments/{id}/stop (planners their own,
+	// admins and service callers all), then 303 back to the experiment.
+	h.mux.Handle("POST /ui/experiments/{id}/stop", post(dashStopOwned(h, h.experiment, func(e *solvekit.Experiment) string { return e.ID }, "experiments",
+		func(ctx context.Context, id string) error {
+			_, err := h.svc.StopExperiment(ctx, id)
+			return err
+		})))
 }
 
 type dashExperimentsData struct {
@@ -43,9 +50,7 @@ func (h *handler) dashExperiments(w http.ResponseWriter, r *http.Request, p *Pri
 	q := r.URL.Query()
 	q.Set("limit", strconv.Itoa(dashPageSize))
 	r.URL.RawQuery = q.Encode()
-	es, total, err := listOwned(h, r, p, func(f solvekit.ListFilter) ([]*solvekit.Experiment, int64, error) {
-		return h.svc.Experiments(r.Context(), f)
-	})
+	es, total, err := listOwned(h, r, p, h.svc.Experiments)
 	if err != nil {
 		return err
 	}
@@ -98,20 +103,5 @@ func (h *handler) dashExperiment(w http.ResponseWriter, r *http.Request, p *Prin
 		}
 	}
 	h.render(w, r, p, http.StatusOK, "experiment", "Experiment "+e.Name, d)
-	return nil
-}
-
-// dashStopExperiment is the Stop button's form: as POST
-// /experiments/{id}/stop (planners their own, admins and service callers
-// all), then 303 back to the experiment.
-func (h *handler) dashStopExperiment(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	e, err := h.experiment(r, p, true)
-	if err != nil {
-		return err
-	}
-	if _, err := h.svc.StopExperiment(r.Context(), e.ID); err != nil {
-		return err
-	}
-	http.Redirect(w, r, h.uiBase(r)+"/experiments/"+e.ID, http.StatusSeeOther)
 	return nil
 }

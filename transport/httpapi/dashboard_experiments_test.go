@@ -46,8 +46,7 @@ func TestDashboardExperiments(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _, _ = e.svc.StopExperiment(context.Background(), slow.ID) })
 
-	ab := newBrowser(t, e.srv.URL)
-	ab.login(ann.username, ann.password)
+	ab := signedIn(t, e.srv.URL, ann.username, ann.password)
 	resp, page := ab.get("/ui/experiments")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, page, `href="/ui/experiments">Experiments</a>`, "the header links the list")
@@ -84,8 +83,7 @@ func TestDashboardExperiments(t *testing.T) {
 	require.NotContains(t, page, `id="comparison"`, "a baseline is not compared with itself")
 
 	// Another planner neither lists nor opens ann's experiments.
-	bb := newBrowser(t, e.srv.URL)
-	bb.login(bob.username, bob.password)
+	bb := signedIn(t, e.srv.URL, bob.username, bob.password)
 	_, page = bb.get("/ui/experiments")
 	require.NotContains(t, page, cur.ID)
 	resp, _ = bb.get("/ui/experiments/" + cur.ID)
@@ -96,16 +94,14 @@ func TestDashboardExperiments(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 
 	// A viewer sees it without a button, and a post is refused.
-	vb := newBrowser(t, e.srv.URL)
-	vb.login(viewer.username, viewer.password)
+	vb := signedIn(t, e.srv.URL, viewer.username, viewer.password)
 	resp, page = vb.get("/ui/experiments/" + slow.ID)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.NotContains(t, page, `id="stop"`)
 	resp, _ = vb.post("/ui/experiments/"+slow.ID+"/stop", url.Values{"csrf": {csrfOf(t, page)}})
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
 
-	adb := newBrowser(t, e.srv.URL)
-	adb.login(admin.username, admin.password)
+	adb := signedIn(t, e.srv.URL, admin.username, admin.password)
 	_, page = adb.get("/ui/experiments/" + slow.ID)
 	require.Contains(t, page, `id="stop"`, "admins may stop anyone's")
 

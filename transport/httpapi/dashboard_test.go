@@ -61,17 +61,17 @@ func newBrowser(t *testing.T, base string) *browser {
 
 func (b *browser) get(path string) (*http.Response, string) {
 	b.t.Helper()
-	resp, err := b.c.Get(b.base + path)
-	require.NoError(b.t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(b.t, err)
-	return resp, string(body)
+	return b.read(b.c.Get(b.base + path))
 }
 
 func (b *browser) post(path string, form url.Values) (*http.Response, string) {
 	b.t.Helper()
-	resp, err := b.c.PostForm(b.base+path, form)
+	return b.read(b.c.PostForm(b.base+path, form))
+}
+
+// read returns a request's answer and its body, read and closed.
+func (b *browser) read(resp *http.Response, err error) (*http.Response, string) {
+	b.t.Helper()
 	require.NoError(b.t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
@@ -86,6 +86,14 @@ func csrfOf(t *testing.T, page string) string {
 	m := csrfField.FindStringSubmatch(page)
 	require.NotNil(t, m, "no CSRF field in the page")
 	return m[1]
+}
+
+// signedIn is a new browser signed in through the dashboard's form.
+func signedIn(t *testing.T, base, username, password string) *browser {
+	t.Helper()
+	b := newBrowser(t, base)
+	b.login(username, password)
+	return b
 }
 
 // login signs in through the dashboard's form.
@@ -288,8 +296,7 @@ func TestDashboardViewer(t *testing.T) {
 	t.Cleanup(func() { _ = e.svc.Cancel(context.Background(), slow) })
 	servicetest.WaitState(t, e.svc, slow, job.StateRunning, 30*time.Second)
 
-	b := newBrowser(t, e.srv.URL)
-	b.login(viewer.username, viewer.password)
+	b := signedIn(t, e.srv.URL, viewer.username, viewer.password)
 	resp, page := b.get("/ui/executions/" + slow)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, page, `state-running`)
@@ -309,8 +316,7 @@ func TestDashboardViewer(t *testing.T) {
 	// A planner sees only its own executions (no sharing): the admin's is
 	// a 404 and missing from the list.
 	planner := e.addUser("planner", api.RolePlanner)
-	pb := newBrowser(t, e.srv.URL)
-	pb.login(planner.username, planner.password)
+	pb := signedIn(t, e.srv.URL, planner.username, planner.password)
 	resp, _ = pb.get("/ui/executions/" + slow)
 	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 	_, page = pb.get("/ui/executions")
@@ -363,8 +369,7 @@ func TestDashboardPrefixAndHost(t *testing.T) {
 func TestDashboardJobTypesAndQueues(t *testing.T) {
 	e := newEnv(t, envOpts{opts: httpapi.Options{Dashboard: true}})
 	viewer := e.addUser("viewer", api.RoleViewer)
-	b := newBrowser(t, e.srv.URL)
-	b.login("admin", "admin-password")
+	b := signedIn(t, e.srv.URL, "admin", "admin-password")
 
 	resp, page := b.get("/ui/jobTypes")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -405,8 +410,7 @@ func TestDashboardJobTypesAndQueues(t *testing.T) {
 	require.Contains(t, page, "<td>slow</td>")
 
 	// A viewer: no form, a 403 on posting, no queues.
-	vb := newBrowser(t, e.srv.URL)
-	vb.login(viewer.username, viewer.password)
+	vb := signedIn(t, e.srv.URL, viewer.username, viewer.password)
 	resp, page = vb.get("/ui/jobTypes/sum")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.NotContains(t, page, `id="submit"`)
@@ -433,8 +437,7 @@ func TestDashboardLiveLog(t *testing.T) {
 		return map[string]bool{"ok": true}, nil
 	})
 	e := newEnv(t, envOpts{opts: httpapi.Options{Dashboard: true}, jobs: []*job.Definition{chatty}})
-	b := newBrowser(t, e.srv.URL)
-	b.login("admin", "admin-password")
+	b := signedIn(t, e.srv.URL, "admin", "admin-password")
 	id := submitAs(t, e, e.admin(), "chatty", `{}`)
 	t.Cleanup(func() { _ = e.svc.Cancel(context.Background(), id) })
 
@@ -493,8 +496,7 @@ func TestDashboardOps(t *testing.T) {
 	e := newEnv(t, envOpts{opts: httpapi.Options{Dashboard: true}})
 	planner := e.addUser("planner", api.RolePlanner)
 	viewer := e.addUser("viewer", api.RoleViewer)
-	b := newBrowser(t, e.srv.URL)
-	b.login("admin", "admin-password")
+	b := signedIn(t, e.srv.URL, "admin", "admin-password")
 	ctx := context.Background()
 
 	// Job types: pause from the list, resume from the job type's page.
@@ -533,16 +535,16 @@ func TestDashboardOps(t *testing.T) {
 		t.Fatalf("no queue %q", name)
 		return false
 	}
-	_, page = b.get("/ui/queues")
-	require.Contains(t, page, `action="/ui/queues/slow/pause"`)
-	resp, _ = b.post("/ui/queues/slow/pause", url.Values{"csrf": {token}})
-	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
-	require.True(t, queuePaused("slow"))
-	_, page = b.get("/ui/queues")
-	require.Contains(t, page, `action="/ui/queues/slow/resume"`)
-	resp, _ = b.post("/ui/queues/slow/resume", url.Values{"csrf": {token}})
-	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
-	require.False(t, queuePaused("slow"))
+	for _, step := range []struct {
+		action string
+		paused bool
+	}{{"pause", true}, {"resume", false}} {
+		_, page = b.get("/ui/queues")
+		require.Contains(t, page, `action="/ui/queues/slow/`+step.action+`"`)
+		resp, _ = b.post("/ui/queues/slow/"+step.action, url.Values{"csrf": {token}})
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		require.Equal(t, step.paused, queuePaused("slow"), step.action)
+	}
 
 	// Workers, with the execution that runs on this process's worker.
 	resp, page = b.get("/ui/workers")
@@ -560,8 +562,7 @@ func TestDashboardOps(t *testing.T) {
 
 	// A planner may submit but not pause, and sees neither the users nor
 	// the workers; a viewer neither.
-	pb := newBrowser(t, e.srv.URL)
-	pb.login(planner.username, planner.password)
+	pb := signedIn(t, e.srv.URL, planner.username, planner.password)
 	_, page = pb.get("/ui/jobTypes")
 	require.NotContains(t, page, "/pause")
 	require.NotContains(t, page, `href="/ui/users"`)
@@ -575,8 +576,7 @@ func TestDashboardOps(t *testing.T) {
 		resp, _ = pb.get(path)
 		require.Equal(t, http.StatusForbidden, resp.StatusCode, path)
 	}
-	vb := newBrowser(t, e.srv.URL)
-	vb.login(viewer.username, viewer.password)
+	vb := signedIn(t, e.srv.URL, viewer.username, viewer.password)
 	_, page = vb.get("/ui/queues")
 	resp, _ = vb.post("/ui/queues/slow/pause", url.Values{"csrf": {csrfOf(t, page)}})
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
@@ -608,8 +608,7 @@ func (b *browser) postMultipart(path string, fields map[string]string, fileField
 // checked against the job type's config schema on the server.
 func TestDashboardUploadAndRelaunchConfig(t *testing.T) {
 	e := newEnv(t, envOpts{opts: httpapi.Options{Dashboard: true}})
-	b := newBrowser(t, e.srv.URL)
-	b.login("admin", "admin-password")
+	b := signedIn(t, e.srv.URL, "admin", "admin-password")
 	_, page := b.get("/ui/jobTypes/sum")
 	require.Contains(t, page, `enctype="multipart/form-data"`)
 	require.Contains(t, page, `data-schema="{`, "the schema for the page's own check")
@@ -675,8 +674,7 @@ func TestDashboardExecutionFilters(t *testing.T) {
 	bID := submitAs(t, e, planner, "sum", `{"values":[2]}`)
 	servicetest.Wait(t, e.svc, a.ID, 30*time.Second)
 	servicetest.Wait(t, e.svc, bID, 30*time.Second)
-	b := newBrowser(t, e.srv.URL)
-	b.login("admin", "admin-password")
+	b := signedIn(t, e.srv.URL, "admin", "admin-password")
 	list := func(query string, status int, want, notWant []string) string {
 		t.Helper()
 		resp, page := b.get("/ui/executions?" + query)
@@ -707,8 +705,7 @@ func TestDashboardExecutionFilters(t *testing.T) {
 	list("tag=Not+A+Tag", 400, nil, nil)
 
 	// A planner (no sharing) sees its own only, and may not ask for others'.
-	pb := newBrowser(t, e.srv.URL)
-	pb.login(planner.username, planner.password)
+	pb := signedIn(t, e.srv.URL, planner.username, planner.password)
 	_, page = pb.get("/ui/executions")
 	require.Contains(t, page, "/ui/executions/"+bID)
 	require.NotContains(t, page, "/ui/executions/"+a.ID)

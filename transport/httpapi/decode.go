@@ -272,28 +272,14 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 	var embedded []reflect.Type
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		if tag == "-" {
-			continue
+		name, _, et, skip := jsonField(f)
+		switch {
+		case skip:
+		case et != nil:
+			embedded = append(embedded, et)
+		default:
+			out[name] = f.Type
 		}
-		name, _, _ := strings.Cut(tag, ",")
-		if f.Anonymous && name == "" {
-			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct {
-				embedded = append(embedded, ft)
-				continue
-			}
-		}
-		if !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		out[name] = f.Type
 	}
 	for _, et := range embedded {
 		for name, ft := range jsonFields(et) {
@@ -304,6 +290,34 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 	}
 	fieldCache.Store(t, out)
 	return out
+}
+
+// jsonField reads struct field f as encoding/json does: its JSON name and
+// tag options or, for an untagged embedded struct (or pointer to one), the
+// struct whose fields it promotes; skip is true for a field JSON leaves
+// out (json:"-", or unexported).
+func jsonField(f reflect.StructField) (name, opts string, embedded reflect.Type, skip bool) {
+	tag := f.Tag.Get("json")
+	if tag == "-" {
+		return "", "", nil, true
+	}
+	name, opts, _ = strings.Cut(tag, ",")
+	if f.Anonymous && name == "" {
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct {
+			return "", "", ft, false
+		}
+	}
+	if !f.IsExported() {
+		return "", "", nil, true
+	}
+	if name == "" {
+		name = f.Name
+	}
+	return name, opts, nil, false
 }
 
 func jsonError(err error) error {

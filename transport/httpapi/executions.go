@@ -74,13 +74,7 @@ func (h *handler) visible(p *Principal, e *job.Execution, id string, write bool)
 		}
 		return notFoundErr("execution %q not found", id)
 	}
-	if !h.canSee(p, e.Owner) {
-		return notFoundErr("execution %q not found", id)
-	}
-	if write && !h.canChange(p, e.Owner) {
-		return forbidden("execution %q belongs to another user", id)
-	}
-	return nil
+	return h.checkAccess(p, "execution", id, e.Owner, write)
 }
 
 func nullish(b json.RawMessage) bool {
@@ -344,7 +338,7 @@ func (h *handler) listExecutions(w http.ResponseWriter, r *http.Request, p *Prin
 		writeJSON(w, http.StatusOK, api.ExecutionList{Executions: []*api.Execution{}})
 		return nil
 	}
-	if p.Role == api.RolePlanner && !h.opts.Sharing {
+	if !h.seesAll(p) {
 		if f.Owner != "" && f.Owner != p.ID {
 			writeJSON(w, http.StatusOK, api.ExecutionList{Executions: []*api.Execution{}})
 			return nil
@@ -392,11 +386,7 @@ func (h *handler) getExecution(w http.ResponseWriter, r *http.Request, p *Princi
 }
 
 func (h *handler) patchExecution(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	req, mask, err := decodePatch[api.ExecutionPatch](h, r, "name", "metadata", "tags")
-	if err != nil {
-		return err
-	}
-	e, err := h.execution(r, p, true)
+	req, mask, e, err := patchOwned[api.ExecutionPatch](h, r, p, h.execution, executionMask...)
 	if err != nil {
 		return err
 	}
@@ -450,11 +440,7 @@ func (h *handler) getStatus(w http.ResponseWriter, r *http.Request, p *Principal
 }
 
 func (h *handler) putStatus(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	var req api.StatusUpdate
-	if err := h.decodeBody(r, &req); err != nil {
-		return err
-	}
-	e, err := h.execution(r, p, true)
+	_, e, err := withBody[api.StatusUpdate](r, p, h.decodeBody, h.execution, true)
 	if err != nil {
 		return err
 	}
@@ -534,11 +520,7 @@ func (h *handler) executionLog(w http.ResponseWriter, r *http.Request, p *Princi
 var streamIDPattern = regexp.MustCompile(`^[0-9]{1,20}(-[0-9]{1,20})?$`)
 
 func (h *handler) relaunch(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	var req api.RelaunchRequest
-	if err := h.decodeOptionalBody(r, &req); err != nil {
-		return err
-	}
-	e, err := h.execution(r, p, true)
+	req, e, err := withBody[api.RelaunchRequest](r, p, h.decodeOptionalBody, h.execution, true)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"io"
 	"mime"
@@ -30,12 +31,9 @@ func owned[T any](h *handler, r *http.Request, p *Principal, what string, write 
 	if err != nil {
 		return v, err
 	}
-	var zero T
-	if !h.canSee(p, owner(v)) {
-		return zero, notFoundErr("%s %q not found", what, r.PathValue("id"))
-	}
-	if write && !h.canChange(p, owner(v)) {
-		return zero, forbidden("%s %q belongs to another user", what, r.PathValue("id"))
+	if err := h.checkAccess(p, what, r.PathValue("id"), owner(v), write); err != nil {
+		var zero T
+		return zero, err
 	}
 	return v, nil
 }
@@ -70,13 +68,6 @@ func (h *handler) createInstanceSet(w http.ResponseWriter, r *http.Request, p *P
 	return h.created(w, r, "/instanceSets/"+set.ID, set)
 }
 
-// created answers 201 with v, created at location (under the base path).
-func (h *handler) created(w http.ResponseWriter, r *http.Request, location string, v any) error {
-	w.Header().Set("Location", h.basePath(r)+location)
-	writeJSON(w, http.StatusCreated, v)
-	return nil
-}
-
 // importInstanceSet reads a multipart body of files (or one archive of
 // them) and creates their instances and a set of them.
 func (h *handler) importInstanceSet(w http.ResponseWriter, r *http.Request, p *Principal) error {
@@ -91,13 +82,10 @@ func (h *handler) importInstanceSet(w http.ResponseWriter, r *http.Request, p *P
 	req := solvekit.InstanceSetRequest{Owner: p.ID}
 	var files []solvekit.InstanceFile
 	for _, part := range parts {
+		if part.describes(&req.Name, &req.Description, &req.JobType) {
+			continue
+		}
 		switch part.field {
-		case "name":
-			req.Name = string(part.data)
-		case "description":
-			req.Description = string(part.data)
-		case "job_type":
-			req.JobType = string(part.data)
 		case "tags":
 			for t := range strings.SplitSeq(string(part.data), ",") {
 				if t = strings.TrimSpace(t); t != "" {
@@ -201,36 +189,25 @@ func archiveFiles(name string, data []byte) ([]solvekit.InstanceFile, error) {
 // listOwned lists a page of documents with list: a planner's own when
 // sharing is off (the store's per-owner index keeps the page full and the
 // total theirs), everyone's otherwise.
-func listOwned[T any](h *handler, r *http.Request, p *Principal, list func(solvekit.ListFilter) ([]*T, int64, error)) ([]*T, int64, error) {
+func listOwned[T any](h *handler, r *http.Request, p *Principal, list func(context.Context, solvekit.ListFilter) ([]*T, int64, error)) ([]*T, int64, error) {
 	pg, err := parsePage(r)
 	if err != nil {
 		return nil, 0, err
 	}
 	f := solvekit.ListFilter{Limit: pg.limit, Offset: pg.offset}
-	if p.Role == api.RolePlanner && !h.opts.Sharing {
+	if !h.seesAll(p) {
 		f.Owner = p.ID
 	}
-	return list(f)
+	return list(r.Context(), f)
 }
 
 func (h *handler) listInstanceSets(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	sets, total, err := listOwned(h, r, p, func(f solvekit.ListFilter) ([]*solvekit.InstanceSet, int64, error) {
-		return h.svc.InstanceSets(r.Context(), f)
-	})
+	sets, total, err := listOwned(h, r, p, h.svc.InstanceSets)
 	return okJSON(w, api.InstanceSetList{InstanceSets: sets, TotalEntries: total}, err)
 }
 
-func (h *handler) getInstanceSet(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	set, err := h.instanceSet(r, p, false)
-	return okJSON(w, set, err)
-}
-
 func (h *handler) deleteInstanceSet(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	set, err := h.instanceSet(r, p, true)
-	if err != nil {
-		return err
-	}
-	return noContent(w, h.svc.DeleteInstanceSet(r.Context(), set.ID))
+	return deleteOwned(w, r, p, h.instanceSet, func(s *solvekit.InstanceSet) string { return s.ID }, h.svc.DeleteInstanceSet)
 }
 
 func (h *handler) createExperiment(w http.ResponseWriter, r *http.Request, p *Principal) error {
@@ -254,23 +231,12 @@ func (h *handler) createExperiment(w http.ResponseWriter, r *http.Request, p *Pr
 }
 
 func (h *handler) listExperiments(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	es, total, err := listOwned(h, r, p, func(f solvekit.ListFilter) ([]*solvekit.Experiment, int64, error) {
-		return h.svc.Experiments(r.Context(), f)
-	})
+	es, total, err := listOwned(h, r, p, h.svc.Experiments)
 	return okJSON(w, api.ExperimentList{Experiments: es, TotalEntries: total}, err)
 }
 
-func (h *handler) getExperiment(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	e, err := h.experiment(r, p, false)
-	return okJSON(w, e, err)
-}
-
 func (h *handler) patchExperiment(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	req, mask, err := decodePatch[api.ExperimentPatch](h, r, "baseline")
-	if err != nil {
-		return err
-	}
-	e, err := h.experiment(r, p, true)
+	req, mask, e, err := patchOwned[api.ExperimentPatch](h, r, p, h.experiment, experimentMask...)
 	if err != nil {
 		return err
 	}
@@ -290,11 +256,7 @@ func (h *handler) stopExperiment(w http.ResponseWriter, r *http.Request, p *Prin
 }
 
 func (h *handler) deleteExperiment(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	e, err := h.experiment(r, p, true)
-	if err != nil {
-		return err
-	}
-	return noContent(w, h.svc.DeleteExperiment(r.Context(), e.ID))
+	return deleteOwned(w, r, p, h.experiment, func(e *solvekit.Experiment) string { return e.ID }, h.svc.DeleteExperiment)
 }
 
 // experimentResults loads the {id} experiment's results.
@@ -400,7 +362,7 @@ func (h *handler) experimentRoutes() []*route {
 		{method: "GET", path: "/instanceSets", op: "listInstanceSets", summary: "List instance sets, newest first", tag: "experiments",
 			access: accRead, handle: h.listInstanceSets, status: 200, resp: api.InstanceSetList{}, query: pageQuery},
 		{method: "GET", path: "/instanceSets/{id}", op: "getInstanceSet", summary: "Get an instance set", tag: "experiments",
-			access: accRead, handle: h.getInstanceSet, status: 200, resp: api.InstanceSet{}},
+			access: accRead, handle: showOwned(h.instanceSet), status: 200, resp: api.InstanceSet{}},
 		{method: "DELETE", path: "/instanceSets/{id}", op: "deleteInstanceSet", summary: "Delete an instance set (its instances stay)", tag: "experiments",
 			access: accWrite, handle: h.deleteInstanceSet, status: 204},
 
@@ -409,10 +371,10 @@ func (h *handler) experimentRoutes() []*route {
 		{method: "GET", path: "/experiments", op: "listExperiments", summary: "List experiments, newest first", tag: "experiments",
 			access: accRead, handle: h.listExperiments, status: 200, resp: api.ExperimentList{}, query: pageQuery},
 		{method: "GET", path: "/experiments/{id}", op: "getExperiment", summary: "Get an experiment and how far it got", tag: "experiments",
-			access: accRead, handle: h.getExperiment, status: 200, resp: api.Experiment{}},
+			access: accRead, handle: showOwned(h.experiment), status: 200, resp: api.Experiment{}},
 		{method: "PATCH", path: "/experiments/{id}", op: "patchExperiment", summary: "Mark an experiment as a baseline (or not)", tag: "experiments",
 			access: accWrite, handle: h.patchExperiment, body: &api.ExperimentPatch{}, status: 200, resp: api.Experiment{},
-			query: []qparam{{"update_mask", "string", "comma-separated: baseline"}}},
+			query: maskQuery(experimentMask)},
 		{method: "DELETE", path: "/experiments/{id}", op: "deleteExperiment", summary: "Delete a finished or stopped experiment (its executions stay)", tag: "experiments",
 			access: accWrite, handle: h.deleteExperiment, status: 204, errs: []int{409}},
 		{method: "POST", path: "/experiments/{id}/stop", op: "stopExperiment", summary: "Stop an experiment: nothing more is submitted and its queued and running executions are cancelled; finished cells stay", tag: "experiments",

@@ -416,9 +416,7 @@ func TestUnknownSolverRefused(t *testing.T) {
 	} {
 		status, ctype, b := e.raw("POST", "/executions", strings.NewReader(body), hdr)
 		require.Equal(t, http.StatusUnprocessableEntity, status, "%s: %s", body, b)
-		require.Equal(t, "application/problem+json", ctype)
-		var prob api.Problem
-		require.NoError(t, json.Unmarshal(b, &prob))
+		prob := problemOf(t, ctype, b)
 		require.Len(t, prob.Errors, 1, "%s", b)
 		require.Equal(t, pointer, prob.Errors[0].Pointer, "%s", b)
 		require.Contains(t, prob.Detail+prob.Title, "solver", "%s", b)

@@ -481,18 +481,70 @@ func ownedByPath[T any](h *handler, r *http.Request, p *Principal, write bool, w
 		return nil, err
 	}
 	id, owner := ids(v)
-	if !h.canSee(p, owner) {
-		return nil, notFoundErr("%s %q not found", what, id)
-	}
-	if write && !h.canChange(p, owner) {
-		return nil, forbidden("%s %q belongs to another user", what, id)
+	if err := h.checkAccess(p, what, id, owner, write); err != nil {
+		return nil, err
 	}
 	return v, nil
 }
 
+// checkAccess checks that p may see the record what id of owner (404
+// otherwise) and, when write, change it (403).
+func (h *handler) checkAccess(p *Principal, what, id, owner string, write bool) error {
+	if !h.canSee(p, owner) {
+		return notFoundErr("%s %q not found", what, id)
+	}
+	if write && !h.canChange(p, owner) {
+		return forbidden("%s %q belongs to another user", what, id)
+	}
+	return nil
+}
+
+// loader loads the record the path names and checks that p may see it
+// (and change it when write), as h.execution does.
+type loader[T any] func(r *http.Request, p *Principal, write bool) (*T, error)
+
+// showOwned answers 200 with the record the path names, which p must see.
+func showOwned[T any](load loader[T]) func(http.ResponseWriter, *http.Request, *Principal) error {
+	return func(w http.ResponseWriter, r *http.Request, p *Principal) error {
+		v, err := load(r, p, false)
+		return okJSON(w, v, err)
+	}
+}
+
+// withBody reads the request's JSON body into a new B with decode
+// (h.decodeBody, or h.decodeOptionalBody where it may be absent) and then
+// loads the record the path names: a bad body answers before a missing or
+// foreign record.
+func withBody[B, T any](r *http.Request, p *Principal, decode func(*http.Request, any) error, load loader[T], write bool) (*B, *T, error) {
+	req := new(B)
+	if err := decode(r, req); err != nil {
+		return nil, nil, err
+	}
+	v, err := load(r, p, write)
+	if err != nil {
+		return nil, nil, err
+	}
+	return req, v, nil
+}
+
+// patchOwned reads a PATCH of the record the path names: its update_mask
+// and body (decodePatch), then the record, which p must be allowed to
+// change.
+func patchOwned[B, T any](h *handler, r *http.Request, p *Principal, load loader[T], allowed ...string) (*B, fieldMask, *T, error) {
+	req, mask, err := decodePatch[B](h, r, allowed...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	v, err := load(r, p, true)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return req, mask, v, nil
+}
+
 // deleteOwned answers a DELETE: load reads the resource the path names
 // (checking that p may change it) and remove removes it by its id.
-func deleteOwned[T any](w http.ResponseWriter, r *http.Request, p *Principal, load func(*http.Request, *Principal, bool) (*T, error),
+func deleteOwned[T any](w http.ResponseWriter, r *http.Request, p *Principal, load loader[T],
 	id func(*T) string, remove func(context.Context, string) error) error {
 	v, err := load(r, p, true)
 	if err != nil {

@@ -135,25 +135,41 @@ func newEnv(t testing.TB, o envOpts) *env {
 	if opts.BootstrapAdmin == nil && opts.Authenticator == nil {
 		opts.BootstrapAdmin = &httpapi.BootstrapAdmin{Username: "admin", Password: "admin-password"}
 	}
+	e := serveEnv(t, svc, rdb, opts, func() {
+		cancel()
+		<-done
+	})
+	if opts.Authenticator == nil {
+		base := e.srv.URL + opts.Prefix
+		tok, err := client.New(base).Login(context.Background(), "admin", "admin-password")
+		require.NoError(t, err)
+		e.loadDoc(client.New(base, client.WithToken(tok.Token)), opts.Prefix)
+	}
+	return e
+}
+
+// serveEnv serves svc's API (httpapi.New with opts) on a test server. At
+// the test's end it closes the server, calls stop (when not nil: the
+// workers' end), closes svc and fails the test on any response that broke
+// the OpenAPI document (once loadDoc has loaded it).
+func serveEnv(t testing.TB, svc *solvekit.Service, rdb *redis.Client, opts httpapi.Options, stop func()) *env {
+	t.Helper()
 	h, err := httpapi.New(svc, opts)
 	require.NoError(t, err)
 	e := &env{t: t, svc: svc, rdb: rdb, h: h, users: map[string]*actor{}}
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(func() {
 		e.srv.Close()
-		cancel()
-		<-done
+		if stop != nil {
+			stop()
+		}
 		require.NoError(t, svc.Close())
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		require.Empty(t, e.problems, "responses that break the OpenAPI document")
 		t.Logf("%d responses checked against the OpenAPI document", e.checked)
 	})
-	base := e.srv.URL + opts.Prefix
-	e.anon = client.New(base, client.WithHTTPClient(&http.Client{Transport: &validating{e: e}}))
-	if opts.Authenticator == nil {
-		e.loadDoc(opts.Prefix)
-	}
+	e.anon = client.New(e.srv.URL+opts.Prefix, client.WithHTTPClient(&http.Client{Transport: &validating{e: e}}))
 	return e
 }
 
@@ -164,13 +180,12 @@ func plannerEnv(t testing.TB, o envOpts) (e *env, planner, admin *actor) {
 	return e, e.addUser("planner", api.RolePlanner), e.admin()
 }
 
-// loadDoc fetches and validates the OpenAPI document, and from then on
-// checks every response against it.
-func (e *env) loadDoc(prefix string) {
+// loadDoc fetches the OpenAPI document with c (a client of the API under
+// prefix), validates it, and from then on checks every response against
+// it.
+func (e *env) loadDoc(c *client.Client, prefix string) {
 	t := e.t
-	tok, err := client.New(e.srv.URL+prefix).Login(context.Background(), "admin", "admin-password")
-	require.NoError(t, err)
-	raw, err := client.New(e.srv.URL+prefix, client.WithToken(tok.Token)).OpenAPI(context.Background())
+	raw, err := c.OpenAPI(context.Background())
 	require.NoError(t, err)
 	loader := openapi3.NewLoader()
 	doc, err := loader.LoadFromData(raw)
@@ -312,6 +327,16 @@ func (e *env) raw(method, path string, body io.Reader, hdr http.Header) (int, st
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header.Get("Content-Type"), b
+}
+
+// problemOf checks that an answer is a problem document (its content type
+// ctype) and decodes body; msgAndArgs name the case.
+func problemOf(t testing.TB, ctype string, body []byte, msgAndArgs ...any) api.Problem {
+	t.Helper()
+	require.Equal(t, "application/problem+json", ctype, msgAndArgs...)
+	var p api.Problem
+	require.NoError(t, json.Unmarshal(body, &p), msgAndArgs...)
+	return p
 }
 
 func mustJSON(v any) json.RawMessage {

@@ -22,6 +22,18 @@ type formPart struct {
 	data                         []byte
 }
 
+// describes reads the form fields that an instance and an instance set
+// share (name, description, job_type) into the given strings, and reports
+// whether p was one of them.
+func (p formPart) describes(name, description, jobType *string) bool {
+	to := map[string]*string{"name": name, "description": description, "job_type": jobType}[p.field]
+	if to == nil {
+		return false
+	}
+	*to = string(p.data)
+	return true
+}
+
 // partErr is how a failed read of a multipart body is answered: a body
 // over the limit as it is (413), anything else 400.
 func partErr(err error) error {
@@ -74,13 +86,10 @@ func instanceFromForm(parts []formPart) (*api.InstanceCreate, string, error) {
 			return nil, "", &job.Error{Code: job.CodeBadRequest, Message: fmt.Sprintf("form field %q is not valid UTF-8", p.field),
 				Violations: []job.Violation{{Pointer: "/" + p.field, Keyword: "format", Message: "not valid UTF-8"}}}
 		}
+		if p.describes(&req.Name, &req.Description, &req.JobType) {
+			continue
+		}
 		switch p.field {
-		case "name":
-			req.Name = string(p.data)
-		case "description":
-			req.Description = string(p.data)
-		case "job_type":
-			req.JobType = string(p.data)
 		case "metadata":
 			if err := decodeJSONBytes(p.data, &req.Metadata); err != nil {
 				return nil, "", &job.Error{Code: job.CodeBadRequest, Message: "metadata must be a JSON object of strings",
@@ -164,9 +173,7 @@ func (h *handler) createInstance(w http.ResponseWriter, r *http.Request, p *Prin
 	if err != nil {
 		return prefixViolations(err, "/data", req.JobType)
 	}
-	w.Header().Set("Location", h.basePath(r)+"/instances/"+out.ID)
-	writeJSON(w, http.StatusCreated, out)
-	return nil
+	return h.created(w, r, "/instances/"+out.ID, out)
 }
 
 // prefixViolations puts instance schema violations under /data and turns
@@ -200,7 +207,7 @@ func (h *handler) listInstances(w http.ResponseWriter, r *http.Request, p *Princ
 		return err
 	}
 	owner := ""
-	if p.Role == api.RolePlanner && !h.opts.Sharing {
+	if !h.seesAll(p) {
 		owner = p.ID
 	}
 	f := solvekit.InstanceFilter{Owner: owner, Limit: pg.limit, Offset: pg.offset, PageToken: r.URL.Query().Get("page_token")}
@@ -219,11 +226,6 @@ func (h *handler) listInstances(w http.ResponseWriter, r *http.Request, p *Princ
 	return nil
 }
 
-func (h *handler) getInstance(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	in, err := h.instance(r, p, false)
-	return okJSON(w, in, err)
-}
-
 func (h *handler) instanceData(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	in, err := h.instance(r, p, false)
 	if err != nil {
@@ -234,11 +236,7 @@ func (h *handler) instanceData(w http.ResponseWriter, r *http.Request, p *Princi
 }
 
 func (h *handler) patchInstance(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	req, mask, err := decodePatch[api.InstancePatch](h, r, "name", "description", "metadata", "tags")
-	if err != nil {
-		return err
-	}
-	in, err := h.instance(r, p, true)
+	req, mask, in, err := patchOwned[api.InstancePatch](h, r, p, h.instance, instanceMask...)
 	if err != nil {
 		return err
 	}
@@ -276,11 +274,7 @@ func (h *handler) deleteInstance(w http.ResponseWriter, r *http.Request, p *Prin
 }
 
 func (h *handler) checkInstance(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	var req api.CheckRequest
-	if err := h.decodeOptionalBody(r, &req); err != nil {
-		return err
-	}
-	in, err := h.instance(r, p, false)
+	req, in, err := withBody[api.CheckRequest](r, p, h.decodeOptionalBody, h.instance, false)
 	if err != nil {
 		return err
 	}

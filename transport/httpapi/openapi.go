@@ -97,26 +97,13 @@ func (g *schemaGen) structRef(t reflect.Type, request bool) map[string]any {
 func (g *schemaGen) fields(t reflect.Type, request bool, props map[string]any, required *[]string) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		name, opts, _ := strings.Cut(tag, ",")
-		if name == "-" {
+		name, opts, et, skip := jsonField(f)
+		if skip {
 			continue
 		}
-		if f.Anonymous && name == "" {
-			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct {
-				g.fields(ft, request, props, required)
-				continue
-			}
-		}
-		if !f.IsExported() {
+		if et != nil {
+			g.fields(et, request, props, required)
 			continue
-		}
-		if name == "" {
-			name = f.Name
 		}
 		omitempty := strings.Contains(opts, "omitempty")
 		s := g.schema(f.Type, request)

@@ -6,12 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
@@ -36,26 +33,8 @@ func hostEnv(t *testing.T, rdb *redis.Client, defs ...*job.Definition) *env {
 	admin := httpapi.AuthenticatorFunc(func(*http.Request) (*httpapi.Principal, error) {
 		return &httpapi.Principal{ID: "host-admin", Role: api.RoleAdmin, Source: "host"}, nil
 	})
-	h, err := httpapi.New(svc, httpapi.Options{Authenticator: admin, DisableBuiltinAuth: true, Logger: logger})
-	require.NoError(t, err)
-	e := &env{t: t, svc: svc, rdb: rdb, h: h, users: map[string]*actor{}}
-	e.srv = httptest.NewServer(h)
-	t.Cleanup(func() {
-		e.srv.Close()
-		require.NoError(t, svc.Close())
-		require.Empty(t, e.problems, "responses that break the OpenAPI document")
-	})
-	e.anon = client.New(e.srv.URL, client.WithHTTPClient(&http.Client{Transport: &validating{e: e}}))
-	raw, err := client.New(e.srv.URL).OpenAPI(context.Background())
-	require.NoError(t, err)
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromData(raw)
-	require.NoError(t, err)
-	require.NoError(t, doc.Validate(loader.Context))
-	doc.Servers = openapi3.Servers{{URL: e.srv.URL}}
-	r, err := legacy.NewRouter(doc)
-	require.NoError(t, err)
-	e.doc, e.rt = doc, r
+	e := serveEnv(t, svc, rdb, httpapi.Options{Authenticator: admin, DisableBuiltinAuth: true, Logger: logger}, nil)
+	e.loadDoc(client.New(e.srv.URL), "")
 	return e
 }
 
@@ -95,10 +74,8 @@ func TestRedisDownAnswers503(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "%s %s: %s", req.method, req.path, b)
-		require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
 		require.Equal(t, "2", resp.Header.Get("Retry-After"), "%s %s", req.method, req.path)
-		var p api.Problem
-		require.NoError(t, json.Unmarshal(b, &p))
+		p := problemOf(t, resp.Header.Get("Content-Type"), b)
 		require.Equal(t, "unavailable", p.Code, "%s %s", req.method, req.path)
 		require.NotContains(t, p.Detail, "redis.sock", "no addresses in the answer")
 	}
@@ -117,9 +94,7 @@ func TestSubmitOutcomeUnknownAnswers504(t *testing.T) {
 	status, ct, body := e.raw("POST", "/executions", strings.NewReader(`{"job_type":"sum","instance":{"values":[1]}}`),
 		http.Header{"Content-Type": {"application/json"}})
 	require.Equal(t, http.StatusGatewayTimeout, status, "%s", body)
-	require.Equal(t, "application/problem+json", ct)
-	var p api.Problem
-	require.NoError(t, json.Unmarshal(body, &p))
+	p := problemOf(t, ct, body)
 	require.Equal(t, "outcome_unknown", p.Code)
 	f.Refuse.Store(0)
 	list, _, err := e.svc.List(context.Background(), solvekit.ListOptions{})
@@ -146,9 +121,7 @@ func TestTypedInputRefused422(t *testing.T) {
 	} {
 		status, ct, b := e.raw("POST", "/executions", strings.NewReader(body), http.Header{"Content-Type": {"application/json"}})
 		require.Equal(t, http.StatusUnprocessableEntity, status, "%s", b)
-		require.Equal(t, "application/problem+json", ct)
-		var p api.Problem
-		require.NoError(t, json.Unmarshal(b, &p))
+		p := problemOf(t, ct, b)
 		require.Equal(t, "invalid", p.Code)
 		require.Len(t, p.Errors, 1, "%s", b)
 		require.Equal(t, want.Pointer, p.Errors[0].Pointer)

@@ -156,6 +156,13 @@ func noContent(w http.ResponseWriter, err error) error {
 	return nil
 }
 
+// created answers 201 with v, created at location (under the base path).
+func (h *handler) created(w http.ResponseWriter, r *http.Request, location string, v any) error {
+	w.Header().Set("Location", h.basePath(r)+location)
+	writeJSON(w, http.StatusCreated, v)
+	return nil
+}
+
 // okJSON answers 200 with v when err is nil and returns err otherwise.
 func okJSON(w http.ResponseWriter, v any, err error) error {
 	if err != nil {

@@ -1,16 +1,43 @@
 package httpapi
 
-import "github.com/solvekit/solvekit/transport/api"
+import (
+	"strings"
+
+	"github.com/solvekit/solvekit/transport/api"
+)
+
+// The fields a PATCH's ?update_mask= may name: its handler accepts these
+// and its route documents them.
+var (
+	instanceMask   = []string{"name", "description", "metadata", "tags"}
+	executionMask  = []string{"name", "metadata", "tags"}
+	scheduleMask   = []string{"name", "cron", "time_zone", "job_type", "instance_id", "instance", "config", "metadata", "enabled", "catch_up"}
+	experimentMask = []string{"baseline"}
+)
+
+// maskQuery documents ?update_mask= naming some of fields.
+func maskQuery(fields []string) []qparam {
+	return []qparam{{"update_mask", "string", "comma-separated: " + strings.Join(fields, ", ")}}
+}
+
+// limitQuery is the page size of every paged listing.
+var limitQuery = qparam{"limit", "integer", "page size, 1 to 1000 (default 25)"}
 
 var pageQuery = []qparam{
-	{"limit", "integer", "page size, 1 to 1000 (default 25)"},
+	limitQuery,
 	{"offset", "integer", "entries to skip (default 0)"},
+}
+
+// tagPageQuery pages the tags routes, with tokens only.
+var tagPageQuery = []qparam{
+	limitQuery,
+	{"page_token", "string", "continue after the page that returned this next_page_token"},
 }
 
 // tokenPageQuery pages the listings of executions and instances: a page
 // token at any depth, or a bounded offset.
 var tokenPageQuery = []qparam{
-	{"limit", "integer", "page size, 1 to 1000 (default 25)"},
+	limitQuery,
 	{"page_token", "string", "continue after the page that returned this next_page_token (newest first; stable while executions are added or deleted); not with offset"},
 	{"offset", "integer", "entries to skip (default 0), at most 1000 and only for filters one index serves (400 otherwise): prefer page_token"},
 }
@@ -77,10 +104,10 @@ func (h *handler) routeTable() []*route {
 			access: accRead, handle: h.listInstances, status: 200, resp: api.InstanceList{},
 			query: append([]qparam{{"tag", "string", "keeps instances carrying this tag (its own index)"}}, tokenPageQuery...)},
 		{method: "GET", path: "/instances/{id}", op: "getInstance", summary: "Get an instance's record", tag: "instances",
-			access: accRead, handle: h.getInstance, status: 200, resp: api.Instance{}},
+			access: accRead, handle: showOwned(h.instance), status: 200, resp: api.Instance{}},
 		{method: "PATCH", path: "/instances/{id}", op: "patchInstance", summary: "Update an instance's name, description, metadata or tags", tag: "instances",
 			access: accWrite, handle: h.patchInstance, body: &api.InstancePatch{}, status: 200, resp: api.Instance{},
-			query: []qparam{{"update_mask", "string", "comma-separated: name, description, metadata, tags"}}},
+			query: maskQuery(instanceMask)},
 		{method: "DELETE", path: "/instances/{id}", op: "deleteInstance", summary: "Delete an instance (409 while an instance set holds it)", tag: "instances",
 			access: accWrite, handle: h.deleteInstance, status: 204, errs: []int{409}},
 		{method: "GET", path: "/instances/{id}/data", op: "getInstanceData", summary: "An instance's data", tag: "instances",
@@ -118,7 +145,7 @@ func (h *handler) routeTable() []*route {
 			query: []qparam{{"wait", "string", "long poll: answer when the execution ends or after this long (e.g. 30s), whichever is first"}}},
 		{method: "PATCH", path: "/executions/{id}", op: "patchExecution", summary: "Update an execution's name, metadata or tags", tag: "executions",
 			access: accWrite, handle: h.patchExecution, body: &api.ExecutionPatch{}, status: 200, resp: api.Execution{},
-			query: []qparam{{"update_mask", "string", "comma-separated: name, metadata, tags"}}},
+			query: maskQuery(executionMask)},
 		{method: "DELETE", path: "/executions/{id}", op: "deleteExecution", summary: "Delete a finished execution", tag: "executions",
 			access: accWrite, handle: h.deleteExecution, status: 204, errs: []int{409}},
 		{method: "GET", path: "/executions/{id}/status", op: "getExecutionStatus", summary: "An execution's state and progress", tag: "executions",
@@ -149,12 +176,12 @@ func (h *handler) routeTable() []*route {
 		// tags (pyfarm's tags API)
 		{method: "GET", path: "/tags", op: "listTags", summary: "Tags carried by executions, instances or job types, by name, with counts", tag: "tags",
 			access: accRead, handle: h.listTags, status: 200, resp: api.TagList{},
-			query: []qparam{{"limit", "integer", "page size, 1 to 1000 (default 25)"}, {"page_token", "string", "continue after the page that returned this next_page_token"}}},
+			query: tagPageQuery},
 		{method: "POST", path: "/tags", op: "attachTag", summary: "Add a tag to executions and instances (all must exist and be yours to change, or nothing changes)", tag: "tags",
 			access: accWrite, handle: h.attachTag, body: &api.TagAttach{}, status: 200, resp: api.Tag{}, errs: []int{422}},
 		{method: "GET", path: "/tags/{tag}", op: "getTag", summary: "A tag's counts and job types, and a page of what carries it: executions newest first, then instances (ids listed to roles that see every owner's records)", tag: "tags",
 			access: accRead, handle: h.getTag, status: 200, resp: api.TagDetail{},
-			query: []qparam{{"limit", "integer", "page size, 1 to 1000 (default 25)"}, {"page_token", "string", "continue after the page that returned this next_page_token"}}},
+			query: tagPageQuery},
 		{method: "DELETE", path: "/tags/{tag}", op: "deleteTag", summary: "Remove a tag from every execution and instance (job types keep theirs: they are set in code)", tag: "tags",
 			access: accAdmin, handle: h.deleteTag, status: 200, resp: api.TagRemoval{}},
 		// schedules
@@ -164,10 +191,10 @@ func (h *handler) routeTable() []*route {
 			access: accRead, handle: h.listSchedules, status: 200, resp: api.ScheduleList{},
 			query: append([]qparam{{"job_type", "string", "job type name"}, {"owner", "string", "owner id"}}, pageQuery...)},
 		{method: "GET", path: "/schedules/{id}", op: "getSchedule", summary: "Get a periodic schedule with its next and last run", tag: "schedules",
-			access: accRead, handle: h.getSchedule, status: 200, resp: api.Schedule{}},
+			access: accRead, handle: showOwned(h.schedule), status: 200, resp: api.Schedule{}},
 		{method: "PATCH", path: "/schedules/{id}", op: "patchSchedule", summary: "Update a periodic schedule (a new cron, time zone or enabled plans the next run from now)", tag: "schedules",
 			access: accWrite, handle: h.patchSchedule, body: &api.SchedulePatch{}, status: 200, resp: api.Schedule{},
-			query: []qparam{{"update_mask", "string", "comma-separated: name, cron, time_zone, job_type, instance_id, instance, config, metadata, enabled, catch_up"}}},
+			query: maskQuery(scheduleMask)},
 		{method: "DELETE", path: "/schedules/{id}", op: "deleteSchedule", summary: "Delete a periodic schedule (its executions stay)", tag: "schedules",
 			access: accWrite, handle: h.deleteSchedule, status: 204},
 

@@ -71,9 +71,7 @@ func (h *handler) createSchedule(w http.ResponseWriter, r *http.Request, p *Prin
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", h.basePath(r)+"/schedules/"+sc.ID)
-	writeJSON(w, http.StatusCreated, sc)
-	return nil
+	return h.created(w, r, "/schedules/"+sc.ID, sc)
 }
 
 func (h *handler) listSchedules(w http.ResponseWriter, r *http.Request, p *Principal) error {
@@ -83,7 +81,7 @@ func (h *handler) listSchedules(w http.ResponseWriter, r *http.Request, p *Princ
 	}
 	q := r.URL.Query()
 	f := solvekit.ScheduleFilter{Owner: q.Get("owner"), JobType: q.Get("job_type")}
-	if p.Role == api.RolePlanner && !h.opts.Sharing {
+	if !h.seesAll(p) {
 		f.Owner = p.ID
 	}
 	all, err := h.svc.Schedules(r.Context(), f)
@@ -98,28 +96,14 @@ func (h *handler) listSchedules(w http.ResponseWriter, r *http.Request, p *Princ
 	return nil
 }
 
-func (h *handler) getSchedule(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	sc, err := h.schedule(r, p, false)
-	return answer(w, sc, err, same)
-}
-
 func (h *handler) patchSchedule(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	mask, err := updateMask(r, "name", "cron", "time_zone", "job_type", "instance_id", "instance", "config", "metadata", "enabled", "catch_up")
+	req, mask, sc, err := patchOwned[api.SchedulePatch](h, r, p, h.schedule, scheduleMask...)
 	if err != nil {
 		return err
 	}
-	var req api.SchedulePatch
-	if err := h.decodeBody(r, &req); err != nil {
-		return err
-	}
-	sc, err := h.schedule(r, p, true)
-	if err != nil {
-		return err
-	}
-	use := func(name string, present bool) bool { return (mask == nil && present) || mask[name] }
 	var u solvekit.ScheduleUpdate
 	str := func(name string, v *string) *string {
-		if !use(name, v != nil) {
+		if !mask.writes(name, v != nil) {
 			return nil
 		}
 		s := deref(v)
@@ -133,23 +117,23 @@ func (h *handler) patchSchedule(w http.ResponseWriter, r *http.Request, p *Princ
 		}
 		u.InstanceID = id
 	}
-	if use("instance", req.Instance != nil) && req.Instance != nil {
+	if mask.writes("instance", req.Instance != nil) && req.Instance != nil {
 		u.Instance = req.Instance
 	}
-	if use("config", req.Config != nil) {
+	if mask.writes("config", req.Config != nil) {
 		u.Config = req.Config
 		if u.Config == nil {
 			u.Config = new(json.RawMessage)
 		}
 	}
-	if use("metadata", req.Metadata != nil) {
+	if mask.writes("metadata", req.Metadata != nil) {
 		md := map[string]string{}
 		if req.Metadata != nil {
 			md = *req.Metadata
 		}
 		u.Metadata = &md
 	}
-	if use("enabled", req.Enabled != nil) && req.Enabled != nil {
+	if mask.writes("enabled", req.Enabled != nil) && req.Enabled != nil {
 		u.Enabled = req.Enabled
 	}
 	if c := str("catch_up", req.CatchUp); c != nil {

@@ -20,29 +20,40 @@ var keepAlive = 15 * time.Second
 // the stream: a reconnecting client sends it as Last-Event-ID. The stream
 // ends after the status event that finishes the execution.
 func (h *handler) events(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	last := r.Header.Get("Last-Event-ID")
-	if last == "" {
-		last = r.URL.Query().Get("last_event_id")
-	}
-	e, err := h.execution(r, p, false)
-	if err != nil {
-		return err
-	}
-	ctx := r.Context()
-	next, stop := iter.Pull2(h.svc.Follow(ctx, e.ID, solvekit.FollowOptions{After: last, Idle: keepAlive}))
-	defer stop()
-	// The first event (or error) decides the status code: a bad
-	// Last-Event-ID is a 400, not an interrupted stream.
-	ev, err, ok := next()
-	if err != nil {
+	// A bad Last-Event-ID is a 400, not an interrupted stream.
+	_, err := h.streamExecution(w, r, p, "last_event_id", "event stream", nil, func(err error) error {
 		if je := (*job.Error)(nil); errors.As(err, &je) && je.Code == job.CodeBadRequest {
 			return &job.Error{Code: job.CodeBadRequest, Message: "bad Last-Event-ID",
 				Violations: []job.Violation{{Pointer: "?last_event_id", Keyword: "format", Message: "an id of a previous event"}}}
 		}
 		return err
+	})
+	return err
+}
+
+// streamExecution follows the execution the path names (which p must see)
+// from the request's Last-Event-ID, else the query parameter named after,
+// and writes its events with writeStream (what and keep as there). The first
+// event (or error) decides the status code: an error there is returned,
+// through firstErr, instead of a stream. done is writeStream's.
+func (h *handler) streamExecution(w http.ResponseWriter, r *http.Request, p *Principal, after, what string,
+	keep func(string) bool, firstErr func(error) error) (done bool, err error) {
+	last := r.Header.Get("Last-Event-ID")
+	if last == "" {
+		last = r.URL.Query().Get(after)
 	}
-	h.writeStream(ctx, w, e.ID, "event stream", next, ev, ok, nil)
-	return nil
+	e, err := h.execution(r, p, false)
+	if err != nil {
+		return false, err
+	}
+	ctx := r.Context()
+	next, stop := iter.Pull2(h.svc.Follow(ctx, e.ID, solvekit.FollowOptions{After: last, Idle: keepAlive}))
+	defer stop()
+	ev, err, ok := next()
+	if err != nil {
+		return false, firstErr(err)
+	}
+	return h.writeStream(ctx, w, e.ID, what, next, ev, ok, keep), nil
 }
 
 // writeStream writes the events of a Follow iterator, ev and ok its first

@@ -113,12 +113,8 @@ func (h *handler) attachTag(w http.ResponseWriter, r *http.Request, p *Principal
 	for i, id := range req.InstanceIDs {
 		id = strings.ToLower(id)
 		in, err := h.svc.GetInstance(ctx, id)
-		switch {
-		case err != nil:
-		case !h.canSee(p, in.Owner):
-			err = notFoundErr("instance %q not found", id)
-		case !h.canChange(p, in.Owner):
-			err = forbidden("instance %q belongs to another user", id)
+		if err == nil {
+			err = h.checkAccess(p, "instance", id, in.Owner, true)
 		}
 		if err != nil {
 			return pointAt(err, "/instance_ids", i)
