@@ -1134,3 +1134,29 @@ func TestCallbackSubmitMany(t *testing.T) {
 	e := waitFor(t, b, es[2].ID, 10*time.Second)
 	require.Empty(t, e.CallbackState)
 }
+
+// TestWorkersListTheirExecutions: a worker lists the executions it runs
+// (from its heartbeat to asynq), whatever its Config.WorkerID, so they can
+// be told apart from the ones it does not run.
+func TestWorkersListTheirExecutions(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	b := setup(t, setupOpts{cfg: solvekit.Config{WorkerID: "custom-worker"}, defs: retentionDefs(release)})
+	ctx := context.Background()
+	e, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "block", Instance: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+	require.Equal(t, "custom-worker", waitUntil(t, b.svc, e.ID, 30*time.Second, func(x *job.Execution) bool { return x.State == job.StateRunning }).Worker)
+	var ws []*solvekit.WorkerInfo
+	require.Eventually(t, func() bool {
+		ws, err = b.svc.Workers(ctx)
+		require.NoError(t, err)
+		return len(ws) == 1 && slices.Equal(ws[0].Executions, []string{e.ID})
+	}, patience.Scale(30*time.Second), 50*time.Millisecond, "the worker lists its execution: %+v", ws)
+	require.Equal(t, 1, ws[0].Active)
+	require.NoError(t, b.svc.Cancel(ctx, e.ID))
+	require.Eventually(t, func() bool {
+		ws, err = b.svc.Workers(ctx)
+		require.NoError(t, err)
+		return len(ws) == 1 && len(ws[0].Executions) == 0
+	}, patience.Scale(30*time.Second), 50*time.Millisecond, "the stopped execution leaves the list: %+v", ws)
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/solvekit/solvekit/experiment"
 	"github.com/solvekit/solvekit/internal/store"
 	"github.com/solvekit/solvekit/job"
+	"github.com/solvekit/solvekit/solver"
 )
 
 // Experiments (docs/experiments.md): a job type's variants (solver and
@@ -790,9 +791,8 @@ func (s *Service) cellRows(ctx context.Context, e *Experiment, cells []int) ([]e
 func (s *Service) fillRow(ctx context.Context, row *experiment.Row, x *job.Execution) error {
 	row.State, row.SolverStatus = string(x.State), string(x.SolverStatus)
 	row.Objective, row.BestBound, row.Gap, row.KPIs = x.Objective, x.BestBound, x.Gap, x.KPIs
-	if row.Gap == nil && x.Objective != nil && x.BestBound != nil {
-		g := abs(*x.Objective-*x.BestBound) / max(abs(*x.Objective), 1e-9)
-		row.Gap = &g
+	if row.Gap == nil {
+		row.Gap = solver.RelGap(x.Objective, x.BestBound)
 	}
 	if x.StartedAt == nil || x.FinishedAt == nil || !x.State.Terminal() {
 		return nil
@@ -816,8 +816,6 @@ func (s *Service) fillRow(ctx context.Context, row *experiment.Row, x *job.Execu
 	row.Incumbents = experiment.Thin(pts, experiment.MaxIncumbents)
 	return nil
 }
-
-func abs(x float64) float64 { return max(x, -x) }
 
 // incumbents reads the incumbents of x's last attempt from its event
 // stream, timed from its start.

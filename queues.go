@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/solvekit/solvekit/internal/queue"
 	"github.com/solvekit/solvekit/internal/store"
 	"github.com/solvekit/solvekit/job"
 )
@@ -75,6 +76,11 @@ type WorkerInfo struct {
 	Concurrency, Active int
 	// Queues maps the queues it serves to their weights.
 	Queues map[string]int
+	// Executions are the ids of the executions it runs (one per attempt),
+	// sorted, as of its last heartbeat to asynq (every 5 s): the way to
+	// tell which worker runs an execution, whatever Config.WorkerID says.
+	// Active counts them.
+	Executions []string
 	// Status is "active", "stopped" or "closed".
 	Status string
 	// StartedAt is when the worker started.
@@ -200,8 +206,16 @@ func (s *Service) Workers(ctx context.Context) ([]*WorkerInfo, error) {
 	}
 	out := make([]*WorkerInfo, 0, len(srvs))
 	for _, w := range srvs {
-		out = append(out, &WorkerInfo{ID: w.ID, Host: w.Host, PID: w.PID, Concurrency: w.Concurrency,
-			Active: len(w.ActiveWorkers), Queues: w.Queues, Status: w.Status, StartedAt: w.Started.UTC()})
+		wi := &WorkerInfo{ID: w.ID, Host: w.Host, PID: w.PID, Concurrency: w.Concurrency,
+			Active: len(w.ActiveWorkers), Queues: w.Queues, Status: w.Status, StartedAt: w.Started.UTC()}
+		for _, a := range w.ActiveWorkers {
+			// A task's id is the execution's id and the attempt's number.
+			if at, err := queue.ParseAttempt([]byte(a.TaskID)); err == nil {
+				wi.Executions = append(wi.Executions, at.ID)
+			}
+		}
+		slices.Sort(wi.Executions)
+		out = append(out, wi)
 	}
 	slices.SortFunc(out, func(a, b *WorkerInfo) int { return a.StartedAt.Compare(b.StartedAt) })
 	return out, nil

@@ -183,8 +183,9 @@ type Row struct {
 	SolverStatus string   `json:"solver_status,omitempty"`
 	Objective    *float64 `json:"objective,omitempty"`
 	BestBound    *float64 `json:"best_bound,omitempty"`
-	// Gap is the solver's reported gap, else |objective − bound| /
-	// max(|objective|, 1e-9) when both are known.
+	// Gap is the solver's reported gap, else solver.RelGap's
+	// |objective − bound| / max(|objective|, 1e-10) when both are known
+	// and finite.
 	Gap *float64 `json:"gap,omitempty"`
 	// TimeToBest is the seconds from start to the first incumbent with
 	// the final objective (Time when no incumbent was published).

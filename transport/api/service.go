@@ -94,6 +94,8 @@ type Worker struct {
 	Status        string         `json:"status"`
 	StartedAt     time.Time      `json:"started_at"`
 	ActiveWorkers int            `json:"active_workers"`
+	// Executions are the ids of the executions it runs now, sorted.
+	Executions []string `json:"executions"`
 }
 
 // WorkerList lists the workers.

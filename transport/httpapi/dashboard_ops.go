@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -58,18 +57,20 @@ type dashWorker struct {
 
 type dashWorkersData struct {
 	Workers []*dashWorker
-	// Elsewhere are running executions whose worker is not in the list
-	// (a worker with a WorkerID of its own choosing, or one that just
-	// went away).
+	// Elsewhere are running executions no listed worker reports running
+	// (a sync job's, which runs in the process that took the request, or
+	// one whose worker just went away or has just taken it).
 	Elsewhere []*job.Execution
 	// Cut: more executions run than the page reads.
 	Cut bool
 }
 
 // dashWorkers lists the workers (as GET /workers does, for admins and
-// service principals) with the executions each runs now. An execution
-// records its worker as Config.WorkerID, by default "host:pid:random", so
-// it is matched to the worker of that host and process.
+// service principals) with the executions each runs now: matched by the
+// ids each worker reported at its last heartbeat (WorkerInfo.Executions),
+// else, for an execution that started since, by its worker name (by
+// default "host:pid:random", Config.WorkerID) to the worker of that host
+// and process.
 func (h *handler) dashWorkers(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	if !accOps.allows(p.Role) {
 		return forbidden("role %q may not see the workers", p.Role)
@@ -96,9 +97,14 @@ func (h *handler) dashWorkers(w http.ResponseWriter, r *http.Request, p *Princip
 	for _, e := range page.Executions {
 		var home *dashWorker
 		for i, wi := range ws {
-			if strings.HasPrefix(e.Worker, fmt.Sprintf("%s:%d:", wi.Host, wi.PID)) {
+			if _, ok := slices.BinarySearch(wi.Executions, e.ID); ok {
 				home = d.Workers[i]
 				break
+			}
+		}
+		for i, wi := range ws {
+			if home == nil && strings.HasPrefix(e.Worker, wi.Host+":"+strconv.Itoa(wi.PID)+":") {
+				home = d.Workers[i]
 			}
 		}
 		if home == nil {

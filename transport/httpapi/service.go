@@ -120,5 +120,6 @@ func (h *handler) listWorkers(w http.ResponseWriter, r *http.Request, _ *Princip
 
 func workerOut(w *solvekit.WorkerInfo) *api.Worker {
 	return &api.Worker{ID: w.ID, Host: w.Host, PID: w.PID, Concurrency: w.Concurrency,
-		Queues: w.Queues, Status: w.Status, StartedAt: w.StartedAt, ActiveWorkers: w.Active}
+		Queues: w.Queues, Status: w.Status, StartedAt: w.StartedAt, ActiveWorkers: w.Active,
+		Executions: append([]string{}, w.Executions...)}
 }
