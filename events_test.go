@@ -1160,3 +1160,47 @@ func TestWorkersListTheirExecutions(t *testing.T) {
 		return len(ws) == 1 && len(ws[0].Executions) == 0
 	}, patience.Scale(30*time.Second), 50*time.Millisecond, "the stopped execution leaves the list: %+v", ws)
 }
+
+// TestHeartbeatFailureSignals: a heartbeat that cannot be written is
+// signalled too (Outcome HeartbeatFailed, with its error), and its lag
+// keeps growing from the last written one, so that an outage shows in the
+// lag while it lasts, not only once Redis is back.
+func TestHeartbeatFailureSignals(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	faults := &redistest.Faults{Only: func(cmd redis.Cmder) bool {
+		// The heartbeat script: a key per running attempt, then the
+		// time, this worker's name, and each attempt's id and number.
+		args := cmd.Args()
+		n, _ := args[2].(int)
+		return n > 0 && len(args) == 5+3*n && args[4+n] == "hb-worker"
+	}}
+	var log signalLog
+	b := setup(t, setupOpts{hook: faults, defs: retentionDefs(release), cfg: solvekit.Config{WorkerID: "hb-worker",
+		HeartbeatInterval: 20 * time.Millisecond, HeartbeatTimeout: time.Hour}})
+	defer b.svc.SubscribeSignals(log.add)()
+	ctx := context.Background()
+	e, err := b.svc.Submit(ctx, solvekit.SubmitRequest{JobType: "block", Instance: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+	waitUntil(t, b.svc, e.ID, 30*time.Second, func(x *job.Execution) bool { return x.State == job.StateRunning })
+	beats := func(outcome string) []solvekit.Signal {
+		return log.where(func(s solvekit.Signal) bool { return s.Kind == solvekit.SignalHeartbeat && s.Outcome == outcome })
+	}
+	require.Eventually(t, func() bool { return len(beats("")) > 0 }, patience.Scale(30*time.Second), 10*time.Millisecond)
+
+	faults.Refuse.Store(-1)
+	require.Eventually(t, func() bool { return len(beats(solvekit.HeartbeatFailed)) >= 3 }, patience.Scale(30*time.Second), 10*time.Millisecond)
+	failed := beats(solvekit.HeartbeatFailed)
+	for i, s := range failed {
+		require.Error(t, s.Err)
+		require.Equal(t, 1, s.Running)
+		if i > 0 {
+			require.Greater(t, s.Duration, failed[i-1].Duration, "the lag grows while heartbeats fail")
+		}
+	}
+	faults.Refuse.Store(0)
+	written := len(beats(""))
+	require.Eventually(t, func() bool { return len(beats("")) > written }, patience.Scale(30*time.Second), 10*time.Millisecond)
+	first := beats("")[written]
+	require.GreaterOrEqual(t, first.Duration, failed[len(failed)-1].Duration, "the first written heartbeat after the outage has the outage's lag")
+}

@@ -428,6 +428,10 @@ func (r *tracker) heartbeatLoop(ctx context.Context) {
 		if err != nil {
 			if ctx.Err() == nil {
 				r.s.cfg.Logger.Warn("solvekit: heartbeat failed", "err", err)
+				if r.s.signalled() {
+					r.s.signal(Signal{Kind: SignalHeartbeat, Outcome: HeartbeatFailed, Err: err,
+						Duration: time.Since(last), Running: len(runs)})
+				}
 			}
 			continue
 		}

@@ -21,7 +21,8 @@ const (
 	// (SubmitRequest.ResultURL) that this process made.
 	SignalCallback SignalKind = "callback"
 	// SignalHeartbeat is one heartbeat this process's worker wrote for
-	// its running attempts.
+	// its running attempts, or, with Outcome HeartbeatFailed, one it
+	// could not write: lag then keeps growing through a Redis outage.
 	SignalHeartbeat SignalKind = "heartbeat"
 	// SignalRedisError is one Redis command of this process that failed
 	// (see Signal.Outcome and Config.ObserveRedis).
@@ -38,6 +39,10 @@ const (
 	// up (Config.CallbackMaxAge passed, or the address is refused).
 	CallbackOutcomeFailed = "failed"
 )
+
+// HeartbeatFailed is the Outcome of a SignalHeartbeat whose write failed
+// (Signal.Err says why); a written heartbeat's Outcome is "".
+const HeartbeatFailed = "failed"
 
 // Redis failure classes (Signal.Outcome of a SignalRedisError).
 const (
@@ -64,9 +69,9 @@ type Signal struct {
 	// ID and JobType name the execution (SignalCallback).
 	ID, JobType string
 	// Outcome is a callback attempt's outcome (CallbackOutcomeDelivered,
-	// CallbackOutcomeRetry or CallbackOutcomeFailed), or a failed Redis
+	// CallbackOutcomeRetry or CallbackOutcomeFailed), a failed Redis
 	// command's class (RedisRefused, RedisLost, RedisClosed or
-	// RedisErrorReply).
+	// RedisErrorReply), or HeartbeatFailed.
 	Outcome string
 	// Command is the failed Redis command's name, lower case ("evalsha",
 	// or "pipeline" for a pipeline).
@@ -76,14 +81,16 @@ type Signal struct {
 	StatusCode int
 	// Duration is a callback attempt's duration; for SignalHeartbeat, the
 	// heartbeat lag: how old the attempts' previous heartbeat was when
-	// this one was written (the time since this worker's last successful
-	// heartbeat, or since its first attempt started when none ran
-	// before). It stays near Config.HeartbeatInterval; when it nears
-	// Config.HeartbeatTimeout, sweepers find the attempts lost.
+	// this one was written, or failed to be (the time since this
+	// worker's last successful heartbeat, or since its first attempt
+	// started when none ran before). It stays near
+	// Config.HeartbeatInterval; when it nears Config.HeartbeatTimeout,
+	// sweepers find the attempts lost.
 	Duration time.Duration
 	// Running is how many attempts a heartbeat covered.
 	Running int
-	// Err is the error of a failed callback attempt or Redis command.
+	// Err is the error of a failed callback attempt, Redis command or
+	// heartbeat.
 	Err error
 	// At is when this process made the observation.
 	At time.Time

@@ -67,7 +67,7 @@ type Metrics struct {
 	running                                                             *prometheus.GaugeVec
 	httpRequests                                                        *prometheus.CounterVec
 	httpLatency                                                         *prometheus.HistogramVec
-	scrapeErrors                                                        prometheus.Counter
+	scrapeErrors, heartbeatFailures                                     prometheus.Counter
 	callbacks, redisErrors                                              *prometheus.CounterVec
 	heartbeatLag                                                        prometheus.Histogram
 }
@@ -141,11 +141,13 @@ func New(svc *solvekit.Service, o Options) (*Metrics, error) {
 		callbacks:   counter("callback_attempts_total", "Callback (result_url) delivery attempts this process made, by outcome: delivered, retry (failed, another is scheduled) or failed (given up).", "job_type", "outcome"),
 		redisErrors: counter("redis_errors_total", "Failed Redis commands of this process's client, by class (refused, lost, closed, error) and command.", "class", "command"),
 		heartbeatLag: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "heartbeat_lag_seconds",
-			Help: "Age of the running attempts' previous heartbeat when this process's worker wrote the next one.", Buckets: o.HeartbeatBuckets}),
+			Help: "Age of the running attempts' last written heartbeat each time this process's worker writes the next one, or fails to.", Buckets: o.HeartbeatBuckets}),
+		heartbeatFailures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "heartbeat_failures_total",
+			Help: "Heartbeats of this process's worker that could not be written to Redis."}),
 	}
 	cs := []prometheus.Collector{m.submitted, m.finished, m.retried, m.lost, m.cancelled, m.relaunched, m.requeued,
 		m.duration, m.queueWait, m.running, m.httpRequests, m.httpLatency, m.scrapeErrors,
-		m.callbacks, m.redisErrors, m.heartbeatLag,
+		m.callbacks, m.redisErrors, m.heartbeatLag, m.heartbeatFailures,
 		newStoredCollector(svc, ns, o.ScrapeCache, o.ScrapeTimeout, m.scrapeErrors)}
 	for i, c := range cs {
 		if err := reg.Register(c); err != nil {
@@ -180,6 +182,9 @@ func (m *Metrics) signal(sg solvekit.Signal) {
 		m.callbacks.WithLabelValues(sg.JobType, sg.Outcome).Inc()
 	case solvekit.SignalHeartbeat:
 		m.heartbeatLag.Observe(seconds(sg.Duration))
+		if sg.Outcome == solvekit.HeartbeatFailed {
+			m.heartbeatFailures.Inc()
+		}
 	case solvekit.SignalRedisError:
 		m.redisErrors.WithLabelValues(sg.Outcome, sg.Command).Inc()
 	}
