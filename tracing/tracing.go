@@ -37,7 +37,15 @@ const (
 	// AttrBatchSize is how many executions a submit_many span's batch
 	// asked for.
 	AttrBatchSize = attribute.Key("solvekit.batch_size")
+	// AttrExecutionIDs is, on a submit_many span, the ids of the
+	// executions the batch stored, in request order (at most
+	// MaxBatchIDs of them; AttrBatchSize says how many there were).
+	AttrExecutionIDs = attribute.Key("solvekit.execution_ids")
 )
+
+// MaxBatchIDs bounds the ids a submit_many span lists (AttrExecutionIDs),
+// so that a large batch does not make a span too large to export.
+const MaxBatchIDs = 100
 
 // Options configure the tracing. The zero value uses the global
 // TracerProvider and W3C Trace Context propagation.
@@ -134,8 +142,9 @@ func (t *Tracer) Middleware(next job.Func) job.Func {
 // keep the span's traceparent, so their queue wait and attempts, in
 // whatever process, are its children; a relaunch's attempts join the
 // relaunch's trace. Attributes: the job type, the execution id and the
-// state the call left it in (AttrState); an error is recorded and sets
-// status Error.
+// state the call left it in (AttrState); a batch's size and its
+// executions' ids (AttrBatchSize, AttrExecutionIDs); an error is recorded
+// and sets status Error.
 func (t *Tracer) CallHook(ctx context.Context, c solvekit.Call) (context.Context, func(solvekit.CallResult)) {
 	name := "solvekit." + c.Op
 	var attrs []attribute.KeyValue
@@ -161,6 +170,15 @@ func (t *Tracer) CallHook(ctx context.Context, c solvekit.Call) (context.Context
 			if r.Err == nil {
 				span.SetAttributes(AttrState.String(string(e.State)))
 			}
+		}
+		if c.Op == "submit_many" && len(r.Executions) > 0 {
+			ids := make([]string, 0, min(len(r.Executions), MaxBatchIDs))
+			for _, e := range r.Executions[:min(len(r.Executions), MaxBatchIDs)] {
+				if e != nil {
+					ids = append(ids, e.ID)
+				}
+			}
+			span.SetAttributes(AttrExecutionIDs.StringSlice(ids))
 		}
 		if r.Replayed {
 			span.SetAttributes(AttrReplayed.Bool(true))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -376,4 +377,46 @@ func TestRelaunchJoinsCallerTrace(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, syncSub.SpanContext.SpanID(), syncAtt.Parent.SpanID(), "a sync job's attempt runs inside its submit")
 	require.False(t, syncAtt.Parent.IsRemote())
+}
+
+// TestSubmitManySpanNamesItsExecutions: a SubmitMany batch's span carries
+// its size and the ids of the executions it stored, in request order, and
+// their attempts are its children.
+func TestSubmitManySpanNamesItsExecutions(t *testing.T) {
+	srv := redistest.Current(t)
+	exp, _, tr := newTracing(t)
+	rdb := redis.NewClient(srv.Options(srv.DB(t)))
+	t.Cleanup(func() { rdb.Close() })
+	svc := solvekittest.Start(t, solvekittest.Options{Config: solvekit.Config{Redis: rdb,
+		Middleware: []job.Middleware{tr.Middleware}, CallHooks: []solvekit.CallHook{tr.CallHook}}},
+		job.Async("ok", func(ctx context.Context, jc *job.Context) (any, error) { return 1, nil }))
+	ctx := context.Background()
+	reqs := make([]solvekit.SubmitRequest, 3)
+	for i := range reqs {
+		reqs[i] = solvekit.SubmitRequest{JobType: "ok", Instance: json.RawMessage(`{}`)}
+	}
+	es, err := svc.SubmitMany(ctx, reqs)
+	require.NoError(t, err)
+	for _, e := range es {
+		solvekittest.WaitState(t, svc, e.ID, job.StateSucceeded, patience.Scale(30*time.Second))
+	}
+	var batch tracetest.SpanStub
+	var attempts []tracetest.SpanStub
+	require.Eventually(t, func() bool {
+		attempts = nil
+		for _, s := range exp.GetSpans() {
+			switch s.Name {
+			case "solvekit.submit_many":
+				batch = s
+			case "solvekit.attempt ok":
+				attempts = append(attempts, s)
+			}
+		}
+		return batch.Name != "" && len(attempts) == 3
+	}, patience.Scale(10*time.Second), 10*time.Millisecond)
+	require.Equal(t, "3", attrOf(batch, "solvekit.batch_size"))
+	require.Equal(t, fmt.Sprintf("[%q,%q,%q]", es[0].ID, es[1].ID, es[2].ID), attrOf(batch, "solvekit.execution_ids"))
+	for _, a := range attempts {
+		require.Equal(t, batch.SpanContext.SpanID(), a.Parent.SpanID())
+	}
 }
