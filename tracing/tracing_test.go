@@ -211,6 +211,17 @@ func newTracing(t *testing.T) (*tracetest.InMemoryExporter, *sdktrace.TracerProv
 	return exp, tp, tracing.New(tracing.Options{TracerProvider: tp})
 }
 
+// tracedService starts a Service (with a worker) configured by cfg on a
+// fresh database of the package's redis-server.
+func tracedService(t *testing.T, cfg solvekit.Config, defs ...*job.Definition) *solvekit.Service {
+	t.Helper()
+	srv := redistest.Current(t)
+	rdb := redis.NewClient(srv.Options(srv.DB(t)))
+	t.Cleanup(func() { rdb.Close() })
+	cfg.Redis = rdb
+	return solvekittest.Start(t, solvekittest.Options{Config: cfg}, defs...)
+}
+
 // attrOf returns the value of span s's attribute k as a string, "" when
 // absent.
 func attrOf(s tracetest.SpanStub, k string) string {
@@ -228,13 +239,9 @@ func attrOf(s tracetest.SpanStub, k string) string {
 // retry each get an attempt span under the caller's span, and only the
 // first has a queue wait.
 func TestTraceOfScheduledRetriedExecution(t *testing.T) {
-	srv := redistest.Current(t)
 	exp, tp, tr := newTracing(t)
-	rdb := redis.NewClient(srv.Options(srv.DB(t)))
-	t.Cleanup(func() { rdb.Close() })
-	svc := solvekittest.Start(t, solvekittest.Options{Config: solvekit.Config{Redis: rdb,
-		Middleware: []job.Middleware{tr.Middleware},
-		RetryDelay: func(int) time.Duration { return 10 * time.Millisecond }}},
+	svc := tracedService(t, solvekit.Config{Middleware: []job.Middleware{tr.Middleware},
+		RetryDelay: func(int) time.Duration { return 10 * time.Millisecond }},
 		job.Async("flaky", func(ctx context.Context, jc *job.Context) (any, error) {
 			if jc.Attempt == 1 {
 				return nil, errors.New("flake")
@@ -383,12 +390,8 @@ func TestRelaunchJoinsCallerTrace(t *testing.T) {
 // its size and the ids of the executions it stored, in request order, and
 // their attempts are its children.
 func TestSubmitManySpanNamesItsExecutions(t *testing.T) {
-	srv := redistest.Current(t)
 	exp, _, tr := newTracing(t)
-	rdb := redis.NewClient(srv.Options(srv.DB(t)))
-	t.Cleanup(func() { rdb.Close() })
-	svc := solvekittest.Start(t, solvekittest.Options{Config: solvekit.Config{Redis: rdb,
-		Middleware: []job.Middleware{tr.Middleware}, CallHooks: []solvekit.CallHook{tr.CallHook}}},
+	svc := tracedService(t, solvekit.Config{Middleware: []job.Middleware{tr.Middleware}, CallHooks: []solvekit.CallHook{tr.CallHook}},
 		job.Async("ok", func(ctx context.Context, jc *job.Context) (any, error) { return 1, nil }))
 	ctx := context.Background()
 	reqs := make([]solvekit.SubmitRequest, 3)
