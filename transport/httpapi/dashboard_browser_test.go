@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/solvekit/solvekit"
 	"github.com/solvekit/solvekit/internal/patience"
 	"github.com/solvekit/solvekit/internal/servicetest"
 	"github.com/solvekit/solvekit/job"
@@ -359,6 +360,11 @@ func TestDashboardBrowser(t *testing.T) {
 	c.nav("/ui/executions")
 	c.run("the executions table", chromedp.WaitVisible(chromedp.CSS("table.executions")))
 	c.shot("executions")
+	// The first page reads itself again: an execution submitted meanwhile
+	// shows up without a reload.
+	fresh, err := e.svc.Submit(context.Background(), solvekit.SubmitRequest{JobType: "sum", Instance: json.RawMessage(`{"values":[7]}`)})
+	require.NoError(t, err)
+	c.waitJS("the new execution in the refreshed table", `document.querySelector('table.executions a[href="/ui/executions/`+fresh.ID+`"]') !== null`)
 	c.nav("/ui/queues")
 	c.shot("queues")
 	c.nav("/ui/workers")

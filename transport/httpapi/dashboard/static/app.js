@@ -1,4 +1,5 @@
-// solvekit dashboard: the executions page's counts, refreshed every 10 s;
+// solvekit dashboard: the executions page's counts and, on its first page,
+// its table, refreshed every 10 s;
 // the execution page's live log, state, progress and objective
 // (Server-Sent Events); and the forms' own schema check before sending.
 (function () {
@@ -19,6 +20,25 @@
       })
       .catch(function () {});
   }, 10000);
+})();
+(function () {
+  "use strict";
+  // The first page of executions is read again with the same filters and
+  // its table swapped in, unless the reader is on it (focus inside) or the
+  // tab is hidden; older pages stay as they were read.
+  var list = document.getElementById("exec-list");
+  if (!list || !list.getAttribute("data-refresh") || !window.fetch || !window.DOMParser) { return; }
+  window.setInterval(function () {
+    if (document.hidden || list.contains(document.activeElement)) { return; }
+    fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) { return; }
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("exec-list");
+        if (fresh && !list.contains(document.activeElement)) { list.innerHTML = fresh.innerHTML; }
+      })
+      .catch(function () {});
+  }, Number(list.getAttribute("data-refresh")) || 10000);
 })();
 (function () {
   "use strict";
