@@ -334,7 +334,10 @@ var validate = sync.OnceValue(func() *validator.Validate {
 
 // Validate checks v's validator/v10 struct tags (if v is a struct or a
 // pointer to one) and returns the violations as an *Error with code
-// CodeInvalid, pointers built from the JSON field names.
+// CodeInvalid, pointers built from the JSON field names. A violation's
+// message quotes the value (its first 64 bytes), except for a field whose
+// JSON or Go name contains "password", "secret" or "token": a secret is
+// never echoed into an error, its logs or an HTTP answer.
 func Validate(v any) error {
 	rv := reflect.ValueOf(v)
 	for rv.Kind() == reflect.Pointer {
@@ -366,10 +369,25 @@ func Validate(v any) error {
 }
 
 func fieldMessage(fe validator.FieldError) string {
+	msg := "failed " + fe.Tag()
 	if fe.Param() != "" {
-		return fmt.Sprintf("failed %s=%s (value %v)", fe.Tag(), fe.Param(), fe.Value())
+		msg += "=" + fe.Param()
 	}
-	return fmt.Sprintf("failed %s (value %v)", fe.Tag(), fe.Value())
+	if secretField(fe.Field()) || secretField(fe.StructField()) {
+		return msg
+	}
+	v := fmt.Sprint(fe.Value())
+	if len(v) > 64 {
+		v = strings.ToValidUTF8(v[:64], "") + "…"
+	}
+	return msg + " (value " + v + ")"
+}
+
+// secretField reports whether a field of this name holds a secret, whose
+// value a violation must not quote.
+func secretField(name string) bool {
+	n := strings.ToLower(name)
+	return strings.Contains(n, "password") || strings.Contains(n, "secret") || strings.Contains(n, "token")
 }
 
 func jsonFieldName(f reflect.StructField) string {

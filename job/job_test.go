@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -53,6 +54,31 @@ func TestValidatePointers(t *testing.T) {
 			require.Equal(t, tt.want, got)
 		})
 	}
+}
+
+// TestValidateMessagesKeepSecrets: a violation quotes the value it
+// refused, cut to 64 bytes, but never a password's, a secret's or a
+// token's.
+func TestValidateMessagesKeepSecrets(t *testing.T) {
+	in := struct {
+		Login    string `json:"login" validate:"max=3"`
+		Password string `json:"password" validate:"min=8"`
+		APIKey   string `json:"client_secret" validate:"min=8"`
+		Token    string `json:"tok" validate:"min=8"`
+		Long     string `json:"long" validate:"max=3"`
+	}{Login: "alice", Password: "hunter2", APIKey: "s3cr3t", Token: "abc", Long: strings.Repeat("x", 500)}
+	err := job.Validate(in)
+	var je *job.Error
+	require.ErrorAs(t, err, &je)
+	got := map[string]string{}
+	for _, v := range je.Violations {
+		got[v.Pointer] = v.Message
+	}
+	require.Equal(t, "failed max=3 (value alice)", got["/login"])
+	require.Equal(t, "failed min=8", got["/password"])
+	require.Equal(t, "failed min=8", got["/client_secret"])
+	require.Equal(t, "failed min=8", got["/tok"], "the Go name says it is a token")
+	require.Equal(t, "failed max=3 (value "+strings.Repeat("x", 64)+"…)", got["/long"])
 }
 
 func TestTypedJobDecodes(t *testing.T) {

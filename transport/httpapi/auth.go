@@ -297,10 +297,10 @@ func (h *handler) createUser(w http.ResponseWriter, r *http.Request, p *Principa
 		return &job.Error{Code: job.CodeInvalid, Message: "the bootstrap token creates an admin",
 			Violations: []job.Violation{{Pointer: "/role", Keyword: "const", Message: "must be admin"}}}
 	}
-	if err := users.CheckPasswordLength("/password", req.Password); err != nil {
+	u, err := newUser(req)
+	if err != nil {
 		return err
 	}
-	u := &users.User{User: api.User{Username: req.Username, Email: req.Email, Role: req.Role}}
 	if p.Source == "bootstrap" {
 		// Checked and used up in one step with the user's creation.
 		if err := h.users.CreateUserWithBootstrapToken(r.Context(), u, req.Password, credential(r)); err != nil {
@@ -310,6 +310,15 @@ func (h *handler) createUser(w http.ResponseWriter, r *http.Request, p *Principa
 		return err
 	}
 	return h.created(w, r, "/users/"+u.ID, userOut(u))
+}
+
+// newUser checks the password of a decoded (hence validated) UserCreate
+// and returns the user to create.
+func newUser(req api.UserCreate) (*users.User, error) {
+	if err := users.CheckPasswordLength("/password", req.Password); err != nil {
+		return nil, err
+	}
+	return &users.User{User: api.User{Username: req.Username, Email: req.Email, Role: req.Role}}, nil
 }
 
 func (h *handler) getUser(w http.ResponseWriter, r *http.Request, _ *Principal) error {
@@ -353,18 +362,12 @@ func (h *handler) patchUser(w http.ResponseWriter, r *http.Request, p *Principal
 		if req.Role == nil {
 			return missing("role")
 		}
-		if id == p.ID && *req.Role != api.RoleAdmin {
-			return job.Errorf(job.CodeConflict, "an admin cannot demote itself")
-		}
 		role := string(*req.Role)
 		ch.Role = &role
 	}
 	if mask.writes("disabled", req.Disabled != nil) {
 		if req.Disabled == nil {
 			return missing("disabled")
-		}
-		if id == p.ID && *req.Disabled {
-			return job.Errorf(job.CodeConflict, "an admin cannot disable itself")
 		}
 		ch.Disabled = req.Disabled
 	}
@@ -377,8 +380,27 @@ func (h *handler) patchUser(w http.ResponseWriter, r *http.Request, p *Principal
 		}
 		ch.Password = req.Password
 	}
+	if err := checkSelfChange(p, id, ch); err != nil {
+		return err
+	}
 	u, err := h.users.ChangeUser(ctx, id, ch)
 	return answer(w, u, err, userOut)
+}
+
+// checkSelfChange refuses the changes that would lock admin p out of its
+// own account: a demotion or a disable of itself (a delete is refused by
+// deleteUser and the dashboard alike).
+func checkSelfChange(p *Principal, id string, ch users.UserChange) error {
+	if id != p.ID {
+		return nil
+	}
+	if ch.Role != nil && *ch.Role != string(api.RoleAdmin) {
+		return job.Errorf(job.CodeConflict, "an admin cannot demote itself")
+	}
+	if ch.Disabled != nil && *ch.Disabled {
+		return job.Errorf(job.CodeConflict, "an admin cannot disable itself")
+	}
+	return nil
 }
 
 func (h *handler) deleteUser(w http.ResponseWriter, r *http.Request, p *Principal) error {
@@ -386,10 +408,15 @@ func (h *handler) deleteUser(w http.ResponseWriter, r *http.Request, p *Principa
 	if err != nil {
 		return err
 	}
+	return noContent(w, h.removeUser(r.Context(), p, id))
+}
+
+// removeUser deletes user id for admin p, unless it is p itself.
+func (h *handler) removeUser(ctx context.Context, p *Principal, id string) error {
 	if id == p.ID {
 		return job.Errorf(job.CodeConflict, "an admin cannot delete itself")
 	}
-	return noContent(w, h.users.DeleteUser(r.Context(), id))
+	return h.users.DeleteUser(ctx, id)
 }
 
 func (h *handler) createAPIKey(w http.ResponseWriter, r *http.Request, p *Principal) error {

@@ -173,6 +173,10 @@ func (h *handler) mountDashboard() error {
 	h.mux.Handle("POST /ui/queues/{name}/resume", post(h.dashPause("queues", false)))
 	h.mux.Handle("GET /ui/workers", page(h.dashWorkers))
 	h.mux.Handle("GET /ui/users", page(h.dashUsers))
+	h.mux.Handle("POST /ui/users", post(h.dashCreateUser))
+	for _, action := range []string{"role", "disable", "enable", "delete"} {
+		h.mux.Handle("POST /ui/users/{id}/"+action, post(h.dashChangeUser(action)))
+	}
 	h.mountExperimentPages(page, post) // dashboard_experiments.go
 	h.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		h.dashMessage(w, r, nil, http.StatusNotFound, "Not found", "No dashboard page at "+r.URL.Path+".")

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -120,11 +122,23 @@ func (h *handler) dashWorkers(w http.ResponseWriter, r *http.Request, p *Princip
 type dashUsersData struct {
 	Users []api.User
 	Total int64
+	Roles []api.Role
+	// The new-user form as sent, with what the server found wrong with it
+	// (never the password).
+	New        api.UserCreate
+	Error      string
+	Violations []job.Violation
 }
 
-// dashUsers lists the built-in users to admins (read-only: users are
-// managed through the API's /users).
+// dashUsers lists the built-in users to admins, with a form to create one
+// and, on each row, forms to change its role, disable or enable it and
+// delete it: the API's /users, as the dashboard's forms.
 func (h *handler) dashUsers(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	return h.renderUsers(w, r, p, http.StatusOK, &dashUsersData{New: api.UserCreate{Role: api.RolePlanner}})
+}
+
+// renderUsers renders the users page with d's form and error.
+func (h *handler) renderUsers(w http.ResponseWriter, r *http.Request, p *Principal, status int, d *dashUsersData) error {
 	if !accAdmin.allows(p.Role) {
 		return forbidden("role %q may not see the users", p.Role)
 	}
@@ -132,10 +146,89 @@ func (h *handler) dashUsers(w http.ResponseWriter, r *http.Request, p *Principal
 	if err != nil {
 		return err
 	}
-	d := &dashUsersData{Total: total}
+	d.Total, d.Roles = total, []api.Role{api.RoleViewer, api.RolePlanner, api.RoleAdmin, api.RoleService}
 	for _, u := range us {
 		d.Users = append(d.Users, u.User)
 	}
-	h.render(w, r, p, http.StatusOK, "users", "Users", d)
+	h.render(w, r, p, status, "users", "Users", d)
 	return nil
+}
+
+// dashCreateUser creates a user from the users page's form (as POST
+// /users does: the same checks). A refused form is shown again with the
+// server's verdict (the password left out); success answers 303 to the
+// list.
+func (h *handler) dashCreateUser(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	if !accAdmin.allows(p.Role) {
+		return forbidden("role %q may not create users", p.Role)
+	}
+	req := api.UserCreate{Username: r.PostFormValue("username"), Email: r.PostFormValue("email"),
+		Role: api.Role(r.PostFormValue("role")), Password: r.PostFormValue("password")}
+	body, err := json.Marshal(req)
+	if err == nil {
+		err = decodeJSONBytes(body, &req)
+	}
+	var u *users.User
+	if err == nil {
+		u, err = newUser(req)
+	}
+	if err == nil {
+		err = h.users.CreateUser(r.Context(), u, req.Password)
+	}
+	var je *job.Error
+	if errors.As(err, &je) {
+		req.Password = ""
+		return h.renderUsers(w, r, p, StatusOf(je.Code), &dashUsersData{New: req, Error: je.Message, Violations: je.Violations})
+	}
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, h.uiBase(r)+"/users", http.StatusSeeOther)
+	return nil
+}
+
+// dashChangeUser applies one of the users page's row actions to user
+// {id}: "role" (the form's role), "disable", "enable" or "delete". An
+// admin cannot demote, disable or delete itself (409, as over the API).
+func (h *handler) dashChangeUser(action string) func(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	return func(w http.ResponseWriter, r *http.Request, p *Principal) error {
+		if !accAdmin.allows(p.Role) {
+			return forbidden("role %q may not change users", p.Role)
+		}
+		ctx := r.Context()
+		id, err := pathID(r, "user")
+		if err != nil {
+			return err
+		}
+		if _, err := h.users.GetUser(ctx, id); err != nil {
+			return err
+		}
+		var ch users.UserChange
+		switch action {
+		case "delete":
+			if err := h.removeUser(ctx, p, id); err != nil {
+				return err
+			}
+			http.Redirect(w, r, h.uiBase(r)+"/users", http.StatusSeeOther)
+			return nil
+		case "role":
+			var patch api.UserPatch
+			if err := decodeJSONBytes([]byte(`{"role":`+strconv.Quote(r.PostFormValue("role"))+`}`), &patch); err != nil {
+				return err
+			}
+			role := string(*patch.Role)
+			ch.Role = &role
+		default:
+			disabled := action == "disable"
+			ch.Disabled = &disabled
+		}
+		if err := checkSelfChange(p, id, ch); err != nil {
+			return err
+		}
+		if _, err := h.users.ChangeUser(ctx, id, ch); err != nil {
+			return err
+		}
+		http.Redirect(w, r, h.uiBase(r)+"/users", http.StatusSeeOther)
+		return nil
+	}
 }

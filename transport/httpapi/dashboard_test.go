@@ -582,6 +582,90 @@ func TestDashboardOps(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
 }
 
+// TestDashboardUsers: an admin manages the built-in users from the users
+// page (as over the API's /users, with the same checks): a refused form
+// comes back with the violations and what was typed (not the password);
+// role, disable, enable and delete act on a row; an admin cannot demote,
+// disable or delete itself; only admins may, and only with the CSRF token.
+func TestDashboardUsers(t *testing.T) {
+	e := newEnv(t, envOpts{opts: httpapi.Options{Dashboard: true}})
+	planner := e.addUser("planner", api.RolePlanner)
+	b := signedIn(t, e.srv.URL, "admin", "admin-password")
+	ctx := context.Background()
+	admin := e.admin()
+	_, page := b.get("/ui/users")
+	token := csrfOf(t, page)
+	require.Contains(t, page, `action="/ui/users/`+planner.user.ID+`/role"`)
+	require.NotContains(t, page, `action="/ui/users/`+admin.user.ID+`/delete"`, "no button to delete oneself")
+
+	resp, page := b.post("/ui/users", url.Values{"csrf": {token}, "username": {"ana"}, "email": {"ana@example.com"},
+		"role": {"viewer"}, "password": {"short"}})
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+	require.Contains(t, page, "<code>/password</code>")
+	require.Contains(t, page, `value="ana"`, "the form keeps what was typed")
+	require.NotContains(t, page, "short", "but not the password")
+	resp, page = b.post("/ui/users", url.Values{"csrf": {token}, "username": {"ana"}, "role": {"owner"}, "password": {"ana-password"}})
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+	require.Contains(t, page, "<code>/role</code>")
+	resp, _ = b.post("/ui/users", url.Values{"username": {"ana"}, "role": {"viewer"}, "password": {"ana-password"}})
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, "no CSRF token")
+
+	resp, _ = b.post("/ui/users", url.Values{"csrf": {token}, "username": {"ana"}, "email": {"ana@example.com"},
+		"role": {"viewer"}, "password": {"ana-password"}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	tok, err := e.anon.Login(ctx, "ana", "ana-password")
+	require.NoError(t, err, "the new user signs in")
+	ana := tok.User
+	require.Equal(t, api.RoleViewer, ana.Role)
+	resp, _ = b.post("/ui/users", url.Values{"csrf": {token}, "username": {"ana"}, "role": {"viewer"}, "password": {"ana-password"}})
+	require.Equal(t, http.StatusConflict, resp.StatusCode, "the name is taken")
+
+	user := func(id string) *api.User {
+		u, err := admin.c.GetUser(ctx, id)
+		require.NoError(t, err)
+		return u
+	}
+	resp, _ = b.post("/ui/users/"+ana.ID+"/role", url.Values{"csrf": {token}, "role": {"planner"}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, api.RolePlanner, user(ana.ID).Role)
+	resp, _ = b.post("/ui/users/"+ana.ID+"/role", url.Values{"csrf": {token}, "role": {"owner"}})
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+	resp, _ = b.post("/ui/users/"+ana.ID+"/disable", url.Values{"csrf": {token}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.True(t, user(ana.ID).Disabled)
+	_, err = e.anon.Login(ctx, "ana", "ana-password")
+	require.Error(t, err, "a disabled user cannot sign in")
+	_, page = b.get("/ui/users")
+	require.Contains(t, page, `action="/ui/users/`+ana.ID+`/enable"`)
+	resp, _ = b.post("/ui/users/"+ana.ID+"/enable", url.Values{"csrf": {token}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.False(t, user(ana.ID).Disabled)
+
+	for _, action := range []string{"disable", "delete"} {
+		resp, _ = b.post("/ui/users/"+admin.user.ID+"/"+action, url.Values{"csrf": {token}})
+		require.Equal(t, http.StatusConflict, resp.StatusCode, action)
+	}
+	resp, _ = b.post("/ui/users/"+admin.user.ID+"/role", url.Values{"csrf": {token}, "role": {"viewer"}})
+	require.Equal(t, http.StatusConflict, resp.StatusCode, "demote oneself")
+	require.Equal(t, api.RoleAdmin, user(admin.user.ID).Role)
+
+	pb := signedIn(t, e.srv.URL, planner.username, planner.password)
+	_, page = pb.get("/ui/jobTypes")
+	for _, path := range []string{"/ui/users", "/ui/users/" + ana.ID + "/delete"} {
+		resp, _ = pb.post(path, url.Values{"csrf": {csrfOf(t, page)}, "username": {"eve"}, "role": {"admin"}, "password": {"eve-password"}})
+		require.Equal(t, http.StatusForbidden, resp.StatusCode, path)
+	}
+
+	resp, _ = b.post("/ui/users/"+ana.ID+"/delete", url.Values{"csrf": {token}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, err = admin.c.GetUser(ctx, ana.ID)
+	var prob *api.Problem
+	require.ErrorAs(t, err, &prob)
+	require.Equal(t, http.StatusNotFound, prob.Status)
+	resp, _ = b.post("/ui/users/"+ana.ID+"/delete", url.Values{"csrf": {token}})
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+}
+
 // postMultipart posts a multipart form with one file.
 func (b *browser) postMultipart(path string, fields map[string]string, fileField, fileName, content string) (*http.Response, string) {
 	b.t.Helper()
