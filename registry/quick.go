@@ -30,6 +30,9 @@ import (
 // reports are the library's own.
 type quick struct {
 	nums map[*jsonschema.Schema]*numKeys
+	// skel holds the skeleton of every schema of the graph (see
+	// skeleton), for finder.
+	skel map[*jsonschema.Schema]*jsonschema.Schema
 }
 
 // numKeys are a schema's numeric keywords, prepared for fast comparison.
@@ -124,6 +127,15 @@ func newQuick(root *jsonschema.Schema) *quick {
 	walk(root)
 	if !ok {
 		return nil
+	}
+	pass := true
+	q.skel = make(map[*jsonschema.Schema]*jsonschema.Schema, len(seen))
+	for s := range seen {
+		sk := *s
+		q.skel[s] = &sk
+	}
+	for s := range seen {
+		skeleton(s, &jsonschema.Schema{Always: &pass}, q.skel)
 	}
 	return q
 }
