@@ -33,8 +33,8 @@ type finder struct {
 	q      *quick
 	legacy bool
 	out    []job.Violation
-	// cut is set when the finder stopped at maxViolations with parts of
-	// the document not looked at.
+	// cut is set when the document has more violations than the
+	// maxViolations listed: the finder stops there.
 	cut bool
 	// failed is set when the library answers other than with violations
 	// (an infinite $ref loop, ...) or the walk meets a $ref loop: the
@@ -53,6 +53,11 @@ type inPlace struct {
 // s (at keyword location kw of the root schema).
 func (f *finder) find(s *jsonschema.Schema, v any, kw, ptr string) {
 	if f.failed {
+		return
+	}
+	if len(f.out) >= maxViolations {
+		// Enough listed; v (which quick did not find valid) means more.
+		f.cut = true
 		return
 	}
 	var schemas []inPlace
@@ -216,14 +221,10 @@ func (f *finder) valid(s *jsonschema.Schema, v any) bool {
 	return c.valid(s, v, 0) && !c.abort
 }
 
-// full reports whether the finder has found maxViolations violations (or
-// failed): it looks no further then, and what is left is cut.
-func (f *finder) full() bool {
-	if len(f.out) >= maxViolations {
-		f.cut = true
-	}
-	return f.cut || f.failed
-}
+// full reports whether the finder has found more than maxViolations
+// violations (or failed): it looks no further then. With maxViolations
+// found, it goes on only to find whether there are more (see find).
+func (f *finder) full() bool { return f.cut || f.failed }
 
 // library appends the library's violations of v (a tree of libTree or
 // shallow) against s.
