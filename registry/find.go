@@ -50,14 +50,14 @@ type inPlace struct {
 }
 
 // find appends the violations of v (at pointer ptr of the document) against
-// s (at keyword location kw of the root schema).
+// s (at keyword location kw of the root schema), if any.
 func (f *finder) find(s *jsonschema.Schema, v any, kw, ptr string) {
 	if f.failed {
 		return
 	}
 	if len(f.out) >= maxViolations {
-		// Enough listed; v (which quick did not find valid) means more.
-		f.cut = true
+		// Enough listed; an invalid v means more.
+		f.cut = !f.valid(s, v)
 		return
 	}
 	var schemas []inPlace
@@ -67,7 +67,7 @@ func (f *finder) find(s *jsonschema.Schema, v any, kw, ptr string) {
 		schemas, ok = f.inPlace(s, v, kw, nil, nil)
 	}
 	if !ok {
-		if !f.failed {
+		if !f.failed && !f.valid(s, v) {
 			f.library(s, libTree(v), kw, ptr)
 		}
 		return
@@ -165,18 +165,18 @@ func (f *finder) members(in inPlace, o object, ptr string) {
 		// Locations are made only for a value that breaks its schema.
 		at := func() string { return ptr + "/" + escapeToken(m.name) }
 		ps, known := s.Properties[m.name]
-		if known && !f.valid(ps, m.value) {
+		if known && !f.clean(ps, m.value) {
 			f.find(ps, m.value, in.kw+"/properties/"+libEscape(m.name), at())
 		}
 		for re, ps := range s.PatternProperties {
 			if re.MatchString(m.name) {
 				known = true
-				if !f.valid(ps, m.value) {
+				if !f.clean(ps, m.value) {
 					f.find(ps, m.value, in.kw+"/patternProperties/"+libEscape(re.String()), at())
 				}
 			}
 		}
-		if as, ok := s.AdditionalProperties.(*jsonschema.Schema); ok && !known && !f.valid(as, m.value) {
+		if as, ok := s.AdditionalProperties.(*jsonschema.Schema); ok && !known && !f.clean(as, m.value) {
 			f.find(as, m.value, in.kw+"/additionalProperties", at())
 		}
 	}
@@ -193,26 +193,46 @@ func (f *finder) items(in inPlace, a array, ptr string) {
 		at := func() string { return ptr + "/" + strconv.Itoa(i) }
 		switch items := s.Items.(type) {
 		case *jsonschema.Schema:
-			if !f.valid(items, it) {
+			if !f.clean(items, it) {
 				f.find(items, it, in.kw+"/items", at())
 			}
 		case []*jsonschema.Schema:
 			if i < len(items) {
-				if !f.valid(items[i], it) {
+				if !f.clean(items[i], it) {
 					f.find(items[i], it, in.kw+"/items/"+strconv.Itoa(i), at())
 				}
-			} else if as, ok := s.AdditionalItems.(*jsonschema.Schema); ok && !f.valid(as, it) {
+			} else if as, ok := s.AdditionalItems.(*jsonschema.Schema); ok && !f.clean(as, it) {
 				f.find(as, it, in.kw+"/additionalItems", at())
 			}
 		}
 		if i < len(s.PrefixItems) {
-			if !f.valid(s.PrefixItems[i], it) {
+			if !f.clean(s.PrefixItems[i], it) {
 				f.find(s.PrefixItems[i], it, in.kw+"/prefixItems/"+strconv.Itoa(i), at())
 			}
-		} else if s.Items2020 != nil && !f.valid(s.Items2020, it) {
+		} else if s.Items2020 != nil && !f.clean(s.Items2020, it) {
 			f.find(s.Items2020, it, in.kw+"/items", at())
 		}
 	}
+}
+
+// clean reports whether v need not be looked at again: quick finds it
+// valid against s. A large object or array is not checked first but looked
+// into at once (find checks what it cannot look into), so that its
+// members or items are checked once, not once by this check and again one
+// by one when it is invalid.
+func (f *finder) clean(s *jsonschema.Schema, v any) bool {
+	n := 0
+	switch v := v.(type) {
+	case *object:
+		n = len(*v)
+	case *array:
+		n = len(*v)
+	case map[string]any:
+		n = len(v)
+	case []any:
+		n = len(v)
+	}
+	return n <= 64 && f.valid(s, v)
 }
 
 // valid reports whether quick finds v valid against s.

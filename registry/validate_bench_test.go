@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/solvekit/solvekit/internal/proccpu"
 	"github.com/solvekit/solvekit/job"
 )
 
@@ -120,6 +121,13 @@ func BenchmarkValidateInvalidInstance(b *testing.B) {
 		b.Run(d.name, func(b *testing.B) {
 			b.SetBytes(int64(len(d.doc)))
 			b.ReportAllocs()
+			cpu0 := proccpu.Used()
+			// CPU per op moves less than ns/op on a shared machine.
+			defer func() {
+				if cpu1 := proccpu.Used(); cpu0 >= 0 && cpu1 >= 0 {
+					b.ReportMetric(float64((cpu1-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+				}
+			}()
 			for b.Loop() {
 				err := typ.ValidateInstance(d.doc)
 				var je *job.Error
