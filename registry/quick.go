@@ -25,8 +25,8 @@ import (
 // need exact arithmetic use big.Rat, as the library does.
 //
 // A "valid" from quick is final. Anything else, an invalid document or a
-// case quick does not handle, goes to the library, which lists every
-// violation; so quick only ever makes valid documents cheaper, and error
+// case quick does not handle, goes to finder, which has the library list
+// the violations of only the parts quick does not find valid; so error
 // reports are the library's own.
 type quick struct {
 	nums map[*jsonschema.Schema]*numKeys

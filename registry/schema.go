@@ -167,7 +167,11 @@ func (s *Schema) Raw() json.RawMessage {
 // Validate checks doc against the schema. Malformed JSON is a *job.Error
 // with job.CodeBadRequest; a document that breaks the schema is a *job.Error
 // with job.CodeInvalid, message "<name> is invalid", and one Violation per
-// failing leaf, sorted by pointer then keyword. A nil schema only checks that
+// failing leaf, sorted by pointer then keyword. At most 1000 violations are
+// listed (maxViolations): past that, 1000 of them are (those of the values
+// met first in the document, for the schemas quick reads; else the first
+// by pointer), sorted alike, and the message is "<name> is invalid (only
+// the first 1000 violations are listed)". A nil schema only checks that
 // doc is JSON.
 func (s *Schema) Validate(doc json.RawMessage) error {
 	name := "document"
@@ -209,8 +213,8 @@ func (s *Schema) validateTree(name string, doc json.RawMessage) (any, error) {
 }
 
 // validateValue checks a decoded document (see fastDecode for its number
-// types). A document quick finds valid is accepted at once; any other goes
-// to the library, which lists every violation.
+// types). A document quick finds valid is accepted at once; the
+// violations of any other are listed by library.
 func (s *Schema) validateValue(name string, v any) error {
 	if s.quick != nil && s.quick.valid(s.schema, v) {
 		return nil
@@ -248,8 +252,8 @@ func (s *Schema) library(name string, v any) error {
 const maxViolations = 1000
 
 // invalid is the error of a document with violations vs (sorted), cut to
-// maxViolations; cut says that parts of the document were not looked at
-// for more. A cut list says so in the message.
+// maxViolations; cut says that the document has more than vs. A cut list
+// says so in the message.
 func invalid(name string, vs []job.Violation, cut bool) *job.Error {
 	msg := name + " is invalid"
 	if cut || len(vs) > maxViolations {
