@@ -27,8 +27,9 @@ import (
 // itself ("required", "additionalProperties": false, "minItems", ...) are
 // checked by the library on a copy of the schema whose subschemas for
 // members and items accept anything (quick.skel), so that it does not
-// descend. The violations are the library's own, with the same pointers,
-// keywords and messages.
+// descend, and only when quick finds one of them broken. The violations
+// are the library's own, with the same pointers, keywords and messages.
+// The walk stops once maxViolations are found.
 type finder struct {
 	q      *quick
 	legacy bool
