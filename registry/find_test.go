@@ -1,8 +1,10 @@
 package registry
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -189,4 +191,67 @@ func TestFinderAgreesWithLibrary(t *testing.T) {
 		}
 	}
 	require.Greater(t, invalid, 1000)
+}
+
+// TestFinderAgreesWithLibraryOnMutations breaks valid documents of
+// benchSchema in random places (a value of another type or out of bounds,
+// a member removed or added) and compares Validate's violations with the
+// library's on the whole document.
+func TestFinderAgreesWithLibraryOnMutations(t *testing.T) {
+	s, err := CompileSchema("instance", []byte(benchSchema))
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(1, 2))
+	replacements := []any{"x", -1, 0, 1.5, nil, map[string]any{}, []any{}, true, 2000000}
+	var mutate func(v any) any
+	mutate = func(v any) any {
+		switch v := v.(type) {
+		case map[string]any:
+			if len(v) > 0 && rng.IntN(4) == 0 {
+				for k := range v {
+					if rng.IntN(2) == 0 {
+						delete(v, k)
+						break
+					}
+				}
+			}
+			if rng.IntN(8) == 0 {
+				v[fmt.Sprintf("extra%d", rng.IntN(3))] = 1
+			}
+			for k, x := range v {
+				if rng.IntN(6) == 0 {
+					v[k] = replacements[rng.IntN(len(replacements))]
+				} else {
+					v[k] = mutate(x)
+				}
+			}
+		case []any:
+			for i, x := range v {
+				if rng.IntN(20) == 0 {
+					v[i] = replacements[rng.IntN(len(replacements))]
+				} else if rng.IntN(3) == 0 {
+					v[i] = mutate(x)
+				}
+			}
+		}
+		return v
+	}
+	base := benchInstance(4 << 10)
+	invalid := 0
+	for range 200 {
+		var v any
+		require.NoError(t, json.Unmarshal(base, &v))
+		doc, err := json.Marshal(mutate(v))
+		require.NoError(t, err)
+		want := libraryViolations(t, s, string(doc))
+		err = s.Validate(doc)
+		if want == nil {
+			require.NoError(t, err, string(doc))
+			continue
+		}
+		invalid++
+		je, ok := errors.AsType[*job.Error](err)
+		require.True(t, ok, "%v", err)
+		require.Equal(t, want, je.Violations, string(doc))
+	}
+	require.Greater(t, invalid, 150)
 }
