@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/solvekit/solvekit"
+	"github.com/solvekit/solvekit/internal/proccpu"
 	"github.com/solvekit/solvekit/job"
 )
 
@@ -51,7 +52,7 @@ func BenchmarkEmbeddedJob(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
-			cpu0 := processCPU()
+			cpu0 := proccpu.Used()
 			// Saturated: 16 submitters, the worker draining meanwhile; an
 			// op ends when its execution is recorded as succeeded.
 			b.SetParallelism(8)
@@ -79,7 +80,7 @@ func BenchmarkEmbeddedJob(b *testing.B) {
 			}
 			// CPU per job (the embedded Redis runs in this process) moves
 			// less than ns/op when the machine is shared.
-			if cpu1 := processCPU(); cpu0 >= 0 && cpu1 >= 0 {
+			if cpu1 := proccpu.Used(); cpu0 >= 0 && cpu1 >= 0 {
 				b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 			}
 		})

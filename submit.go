@@ -102,7 +102,8 @@ type SubmitRequest struct {
 // queued and Submit returns at once with the queued record; a sync job runs
 // inside Submit (ctx cancelled counts as a stop) and Submit returns its
 // terminal record. Bad input returns an *job.Error with code
-// CodeInvalid listing every violation, and nothing is stored or queued.
+// CodeInvalid listing every violation (at most 1000 per document), and
+// nothing is stored or queued.
 //
 // An error from Submit means that nothing was stored, with one exception:
 // job.ErrOutcomeUnknown (code job.CodeOutcomeUnknown) says that the

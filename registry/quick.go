@@ -25,11 +25,14 @@ import (
 // need exact arithmetic use big.Rat, as the library does.
 //
 // A "valid" from quick is final. Anything else, an invalid document or a
-// case quick does not handle, goes to the library, which lists every
-// violation; so quick only ever makes valid documents cheaper, and error
+// case quick does not handle, goes to finder, which has the library list
+// the violations of only the parts quick does not find valid; so error
 // reports are the library's own.
 type quick struct {
 	nums map[*jsonschema.Schema]*numKeys
+	// skel holds the skeleton of every schema of the graph (see
+	// skeleton), for finder.
+	skel map[*jsonschema.Schema]*jsonschema.Schema
 }
 
 // numKeys are a schema's numeric keywords, prepared for fast comparison.
@@ -124,6 +127,15 @@ func newQuick(root *jsonschema.Schema) *quick {
 	walk(root)
 	if !ok {
 		return nil
+	}
+	pass := true
+	q.skel = make(map[*jsonschema.Schema]*jsonschema.Schema, len(seen))
+	for s := range seen {
+		sk := *s
+		q.skel[s] = &sk
+	}
+	for s := range seen {
+		skeleton(s, &jsonschema.Schema{Always: &pass}, q.skel)
 	}
 	return q
 }

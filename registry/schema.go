@@ -167,7 +167,11 @@ func (s *Schema) Raw() json.RawMessage {
 // Validate checks doc against the schema. Malformed JSON is a *job.Error
 // with job.CodeBadRequest; a document that breaks the schema is a *job.Error
 // with job.CodeInvalid, message "<name> is invalid", and one Violation per
-// failing leaf, sorted by pointer then keyword. A nil schema only checks that
+// failing leaf, sorted by pointer then keyword. At most 1000 violations are
+// listed (maxViolations): past that, 1000 of them are (those of the values
+// met first in the document, for the schemas quick reads; else the first
+// by pointer), sorted alike, and the message is "<name> is invalid (only
+// the first 1000 violations are listed)". A nil schema only checks that
 // doc is JSON.
 func (s *Schema) Validate(doc json.RawMessage) error {
 	name := "document"
@@ -209,8 +213,8 @@ func (s *Schema) validateTree(name string, doc json.RawMessage) (any, error) {
 }
 
 // validateValue checks a decoded document (see fastDecode for its number
-// types). A document quick finds valid is accepted at once; any other goes
-// to the library, which lists every violation.
+// types). A document quick finds valid is accepted at once; the
+// violations of any other are listed by library.
 func (s *Schema) validateValue(name string, v any) error {
 	if s.quick != nil && s.quick.valid(s.schema, v) {
 		return nil
@@ -218,8 +222,17 @@ func (s *Schema) validateValue(name string, v any) error {
 	return s.library(name, v)
 }
 
-// library checks v with the schema library, which lists every violation.
+// library lists the violations of v, which quick did not find valid, as
+// the schema library does: through finder, which runs the library only on
+// the parts of v that break the schema, else with the library on all of v.
 func (s *Schema) library(name string, v any) error {
+	if s.quick != nil {
+		f := finder{q: s.quick, legacy: s.legacyDraft()}
+		f.find(s.schema, v, "", "")
+		if !f.failed && len(f.out) > 0 {
+			return invalid(name, sortViolations(f.out), f.cut)
+		}
+	}
 	err := s.schema.Validate(libTree(v))
 	if err == nil {
 		return nil
@@ -230,7 +243,24 @@ func (s *Schema) library(name string, v any) error {
 		return &job.Error{Code: job.CodeInvalid, Message: fmt.Sprintf("%s is invalid: %s", name,
 			strings.TrimPrefix(err.Error(), "jsonschema: "))}
 	}
-	return &job.Error{Code: job.CodeInvalid, Message: name + " is invalid", Violations: violations(ve, s.legacyDraft())}
+	return invalid(name, violations(ve, s.legacyDraft()), false)
+}
+
+// maxViolations is the most violations an invalid document's error lists:
+// past it, a caller learns little more, while the error (and the answer
+// that carries it) would grow with the document.
+const maxViolations = 1000
+
+// invalid is the error of a document with violations vs (sorted), cut to
+// maxViolations; cut says that the document has more than vs. A cut list
+// says so in the message.
+func invalid(name string, vs []job.Violation, cut bool) *job.Error {
+	msg := name + " is invalid"
+	if cut || len(vs) > maxViolations {
+		vs = vs[:min(len(vs), maxViolations)]
+		msg = fmt.Sprintf("%s is invalid (only the first %d violations are listed)", name, len(vs))
+	}
+	return &job.Error{Code: job.CodeInvalid, Message: msg, Violations: vs}
 }
 
 // legacyDraft reports whether the schema is older than 2019-09, where
@@ -342,10 +372,17 @@ func quoteValue(v any) string {
 // pointer, keyword and message, without duplicates (allOf branches can
 // report the same leaf twice).
 func violations(ve *jsonschema.ValidationError, legacy bool) []job.Violation {
-	var out []job.Violation
+	return sortViolations(appendViolations(nil, ve, legacy, "", ""))
+}
+
+// appendViolations appends the leaves of ve to out, unsorted. ve comes from
+// a schema found at keyword location kw of the root schema, applied to the
+// value at pointer ptr of the document ("" and "" for the root): its
+// locations are relative to those.
+func appendViolations(out []job.Violation, ve *jsonschema.ValidationError, legacy bool, kw, ptr string) []job.Violation {
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
-		kw := keyword(e.KeywordLocation)
+		kw := keyword(kw + e.KeywordLocation)
 		// A failed contains/minContains lists every non-matching item as a
 		// cause; those are not errors in themselves, the missing match is.
 		if len(e.Causes) > 0 && (kw != "minContains" && kw != "maxContains") {
@@ -358,7 +395,7 @@ func violations(ve *jsonschema.ValidationError, legacy bool) []job.Violation {
 			kw = "contains"
 		}
 		msg := e.Message
-		ptr := pointer(e.InstanceLocation)
+		ptr := ptr + pointer(e.InstanceLocation)
 		if kw == "additionalProperties" {
 			// "additionalProperties false" fails once on the object,
 			// naming every extra property: one violation per property,
@@ -375,6 +412,12 @@ func violations(ve *jsonschema.ValidationError, legacy bool) []job.Violation {
 		out = append(out, job.Violation{Pointer: ptr, Keyword: kw, Message: msg})
 	}
 	walk(ve)
+	return out
+}
+
+// sortViolations sorts violations by pointer, keyword and message and drops
+// repeated ones.
+func sortViolations(out []job.Violation) []job.Violation {
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.Pointer != b.Pointer {
