@@ -174,7 +174,7 @@ func (h *handler) mountDashboard() error {
 	h.mux.Handle("GET /ui/workers", page(h.dashWorkers))
 	h.mux.Handle("GET /ui/users", page(h.dashUsers))
 	h.mux.Handle("POST /ui/users", post(h.dashCreateUser))
-	for _, action := range []string{"role", "disable", "enable", "delete"} {
+	for _, action := range []string{"role", "password", "disable", "enable", "delete"} {
 		h.mux.Handle("POST /ui/users/{id}/"+action, post(h.dashChangeUser(action)))
 	}
 	h.mountExperimentPages(page, post) // dashboard_experiments.go

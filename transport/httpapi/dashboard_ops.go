@@ -188,8 +188,9 @@ func (h *handler) dashCreateUser(w http.ResponseWriter, r *http.Request, p *Prin
 }
 
 // dashChangeUser applies one of the users page's row actions to user
-// {id}: "role" (the form's role), "disable", "enable" or "delete". An
-// admin cannot demote, disable or delete itself (409, as over the API).
+// {id}: "role" (the form's role), "password" (the form's new password),
+// "disable", "enable" or "delete". An admin cannot demote, disable or
+// delete itself (409, as over the API).
 func (h *handler) dashChangeUser(action string) func(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	return func(w http.ResponseWriter, r *http.Request, p *Principal) error {
 		if !accAdmin.allows(p.Role) {
@@ -211,13 +212,25 @@ func (h *handler) dashChangeUser(action string) func(w http.ResponseWriter, r *h
 			}
 			http.Redirect(w, r, h.uiBase(r)+"/users", http.StatusSeeOther)
 			return nil
-		case "role":
-			var patch api.UserPatch
-			if err := decodeJSONBytes([]byte(`{"role":`+strconv.Quote(r.PostFormValue("role"))+`}`), &patch); err != nil {
+		case "role", "password":
+			body, err := json.Marshal(map[string]string{action: r.PostFormValue(action)})
+			if err != nil {
 				return err
 			}
-			role := string(*patch.Role)
-			ch.Role = &role
+			var patch api.UserPatch
+			if err := decodeJSONBytes(body, &patch); err != nil {
+				return err
+			}
+			if patch.Role != nil {
+				role := string(*patch.Role)
+				ch.Role = &role
+			}
+			if patch.Password != nil {
+				if err := users.CheckPasswordLength("/password", *patch.Password); err != nil {
+					return err
+				}
+				ch.Password = patch.Password
+			}
 		default:
 			disabled := action == "disable"
 			ch.Disabled = &disabled

@@ -585,7 +585,7 @@ func TestDashboardOps(t *testing.T) {
 // TestDashboardUsers: an admin manages the built-in users from the users
 // page (as over the API's /users, with the same checks): a refused form
 // comes back with the violations and what was typed (not the password);
-// role, disable, enable and delete act on a row; an admin cannot demote,
+// role, password, disable, enable and delete act on a row; an admin cannot demote,
 // disable or delete itself; only admins may, and only with the CSRF token.
 func TestDashboardUsers(t *testing.T) {
 	e := newEnv(t, envOpts{opts: httpapi.Options{Dashboard: true}})
@@ -640,6 +640,16 @@ func TestDashboardUsers(t *testing.T) {
 	resp, _ = b.post("/ui/users/"+ana.ID+"/enable", url.Values{"csrf": {token}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	require.False(t, user(ana.ID).Disabled)
+
+	resp, page = b.post("/ui/users/"+ana.ID+"/password", url.Values{"csrf": {token}, "password": {"tiny"}})
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+	require.NotContains(t, page, "tiny", "the refused password is not echoed")
+	resp, _ = b.post("/ui/users/"+ana.ID+"/password", url.Values{"csrf": {token}, "password": {"ana-new-password"}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, err = e.anon.Login(ctx, "ana", "ana-password")
+	require.Error(t, err, "the old password no longer works")
+	_, err = e.anon.Login(ctx, "ana", "ana-new-password")
+	require.NoError(t, err)
 
 	for _, action := range []string{"disable", "delete"} {
 		resp, _ = b.post("/ui/users/"+admin.user.ID+"/"+action, url.Values{"csrf": {token}})
