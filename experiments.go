@@ -916,10 +916,18 @@ func (s *Service) CompareExperiments(ctx context.Context, id, baselineID string,
 	if err != nil {
 		return nil, err
 	}
+	c, _, err := s.compareResults(ctx, cur, baselineID, o)
+	return c, err
+}
+
+// compareResults is CompareExperiments for results cur already read; it
+// returns the baseline's results too.
+func (s *Service) compareResults(ctx context.Context, cur *ExperimentResults, baselineID string, o experiment.CompareOptions) (*experiment.Comparison, *ExperimentResults, error) {
+	id := cur.Experiment.ID
 	if baselineID == "" {
 		es, _, err := s.Experiments(ctx, ListFilter{Owner: cur.Experiment.Owner, Limit: 1000})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, b := range es {
 			if b.Baseline && b.ID != id && b.JobType == cur.Experiment.JobType {
@@ -928,17 +936,17 @@ func (s *Service) CompareExperiments(ctx context.Context, id, baselineID string,
 			}
 		}
 		if baselineID == "" {
-			return nil, job.Errorf(job.CodeNotFound, "no baseline experiment of job type %q", cur.Experiment.JobType)
+			return nil, nil, job.Errorf(job.CodeNotFound, "no baseline experiment of job type %q", cur.Experiment.JobType)
 		}
 	}
 	base, err := s.ExperimentResults(ctx, baselineID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if o.Sense == "" {
 		o.Sense = cur.Experiment.Sense
 	}
 	c := experiment.Compare(base.Aggregates, cur.Aggregates, o)
 	c.BaselineID, c.ExperimentID = baselineID, id
-	return &c, nil
+	return &c, base, nil
 }

@@ -14,7 +14,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/solvekit/solvekit/experiment"
 	"github.com/solvekit/solvekit/internal/queue"
+	"github.com/solvekit/solvekit/internal/servicecompare"
 	"github.com/solvekit/solvekit/internal/serviceredis"
 	"github.com/solvekit/solvekit/internal/servicewait"
 	"github.com/solvekit/solvekit/internal/store"
@@ -160,6 +162,13 @@ func init() {
 	}
 	servicewait.GetWait = func(v any, ctx context.Context, id string, wait time.Duration, check func(*job.Execution) error) (*job.Execution, error, error) {
 		return v.(*Service).getWait(ctx, id, wait, check)
+	}
+	servicecompare.Compare = func(v any, ctx context.Context, cur any, baselineID string, o experiment.CompareOptions) (*experiment.Comparison, string, error) {
+		c, base, err := v.(*Service).compareResults(ctx, cur.(*ExperimentResults), baselineID, o)
+		if err != nil {
+			return nil, "", err
+		}
+		return c, base.Experiment.Owner, nil
 	}
 }
 

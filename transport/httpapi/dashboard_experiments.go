@@ -7,6 +7,7 @@ import (
 
 	"github.com/solvekit/solvekit"
 	"github.com/solvekit/solvekit/experiment"
+	"github.com/solvekit/solvekit/internal/servicecompare"
 	"github.com/solvekit/solvekit/job"
 )
 
@@ -92,10 +93,12 @@ func (h *handler) dashExperiment(w http.ResponseWriter, r *http.Request, p *Prin
 	d := &dashExperimentData{E: res.Experiment, Results: res, Rows: res.Rows[:min(len(res.Rows), dashExperimentRows)],
 		CanStop: e.State == experiment.StateRunning && h.canChange(p, e.Owner), URL: h.uiBase(r) + "/experiments/" + e.ID}
 	if !e.Baseline {
-		c, err := h.svc.CompareExperiments(r.Context(), e.ID, "", experiment.CompareOptions{})
+		// Compared from the results just read (CompareExperiments would
+		// read them again).
+		c, baseOwner, err := servicecompare.Compare(h.svc, r.Context(), res, "", experiment.CompareOptions{})
 		switch {
 		case err == nil:
-			if b, err := h.svc.Experiment(r.Context(), c.BaselineID); err == nil && h.canSee(p, b.Owner) {
+			if h.canSee(p, baseOwner) {
 				d.Comparison = c
 			}
 		case job.ErrorCode(err) != job.CodeNotFound:
