@@ -667,9 +667,6 @@ func (s *Service) driveExperiment(ctx context.Context, id string) {
 	}
 	defer unlock()
 	e, err := s.Experiment(ctx, id)
-	if job.ErrorCode(err) == job.CodeNotFound {
-		_ = s.store.DropActive(ctx, id)
-	}
 	if err != nil {
 		return
 	}
@@ -889,9 +886,9 @@ func (s *Service) ExperimentResults(ctx context.Context, id string) (*Experiment
 			}
 		}
 	}
-	// Kept, as the driver keeps the rows it closes: a stopped
-	// experiment's cancelled cells end after its driver let go of it,
-	// and a row outlives its execution's retention.
+	// Kept, as the drivers keep the rows they close: a row outlives its
+	// execution's retention, and a Service that runs no worker runs no
+	// driver either.
 	if err := s.store.CloseCells(ctx, id, done); err != nil {
 		return nil, store.Classify(err)
 	}

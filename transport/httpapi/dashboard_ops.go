@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -164,10 +163,7 @@ func (h *handler) dashCreateUser(w http.ResponseWriter, r *http.Request, p *Prin
 	}
 	req := api.UserCreate{Username: r.PostFormValue("username"), Email: r.PostFormValue("email"),
 		Role: api.Role(r.PostFormValue("role")), Password: r.PostFormValue("password")}
-	body, err := json.Marshal(req)
-	if err == nil {
-		err = decodeJSONBytes(body, &req)
-	}
+	err := job.Validate(req)
 	var u *users.User
 	if err == nil {
 		u, err = newUser(req)
@@ -212,25 +208,21 @@ func (h *handler) dashChangeUser(action string) func(w http.ResponseWriter, r *h
 			}
 			http.Redirect(w, r, h.uiBase(r)+"/users", http.StatusSeeOther)
 			return nil
-		case "role", "password":
-			body, err := json.Marshal(map[string]string{action: r.PostFormValue(action)})
-			if err != nil {
+		case "role":
+			role := r.PostFormValue("role")
+			if err := job.Validate(api.UserPatch{Role: (*api.Role)(&role)}); err != nil {
 				return err
 			}
-			var patch api.UserPatch
-			if err := decodeJSONBytes(body, &patch); err != nil {
+			ch.Role = &role
+		case "password":
+			pw := r.PostFormValue("password")
+			if err := job.Validate(api.UserPatch{Password: &pw}); err != nil {
 				return err
 			}
-			if patch.Role != nil {
-				role := string(*patch.Role)
-				ch.Role = &role
+			if err := users.CheckPasswordLength("/password", pw); err != nil {
+				return err
 			}
-			if patch.Password != nil {
-				if err := users.CheckPasswordLength("/password", *patch.Password); err != nil {
-					return err
-				}
-				ch.Password = patch.Password
-			}
+			ch.Password = &pw
 		default:
 			disabled := action == "disable"
 			ch.Disabled = &disabled
