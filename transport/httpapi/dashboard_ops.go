@@ -130,8 +130,8 @@ type dashUsersData struct {
 }
 
 // dashUsers lists the built-in users to admins, with a form to create one
-// and, on each row, forms to change its role, disable or enable it and
-// delete it: the API's /users, as the dashboard's forms.
+// and, on each row, forms to set its password, change its role, disable
+// or enable it and delete it: the API's /users, as the dashboard's forms.
 func (h *handler) dashUsers(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	return h.renderUsers(w, r, p, http.StatusOK, &dashUsersData{New: api.UserCreate{Role: api.RolePlanner}})
 }
